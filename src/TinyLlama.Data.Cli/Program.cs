@@ -1,1 +1,3 @@
-return 0;
+using TinyLlama.Data.Cli;
+
+return await Cli.RunAsync(args).ConfigureAwait(false);

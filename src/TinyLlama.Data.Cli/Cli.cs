@@ -1,0 +1,224 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using TinyLlama.Data.Errors;
+using TinyLlama.Data.Mixtures.Spec;
+using TinyLlama.Data.Pipeline;
+using TinyLlama.Data.Shards;
+using TinyLlama.Data.Tokenization;
+using TinyLlama.Data.Util;
+
+namespace TinyLlama.Data.Cli;
+
+/// <summary>
+/// The <c>tinyllama-data</c> command: parses arguments, wires the library, renders progress on stderr and
+/// maps failures to the exit codes documented in docs/cli.md. No behaviour lives here.
+/// </summary>
+internal static class Cli
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        var root = new RootCommand("Builds TinyLlama-style pretraining token streams: corpora → exact Llama 2 tokens → LITPKDS shards.");
+        root.Subcommands.Add(BuildCommand());
+        root.Subcommands.Add(VerifyCommand());
+        using var cts = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            cts.Cancel();
+        };
+        return await root.Parse(args).InvokeAsync(cancellationToken: cts.Token).ConfigureAwait(false);
+    }
+
+    private static Command BuildCommand()
+    {
+        var spec = new Argument<string>("spec") { Description = "The build spec (YAML, see docs/spec.md)." };
+        var output = new Option<string>("--out", "-o") { Description = "Output folder for shards, sidecars and manifest.", Required = true };
+        var cache = new Option<string?>("--cache") { Description = "Token cache folder (default OUT/cache); share it between variants to tokenize once." };
+        var threads = new Option<int>("--threads") { Description = "Tokenizer threads (output is identical for any number).", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var json = new Option<bool>("--json") { Description = "Print the summary as JSON on stdout." };
+        var verify = new Option<bool>("--verify") { Description = "Verify the shards against the spec after building." };
+        var command = new Command("build", "Tokenize, plan and pack a spec into shards.") { spec, output, cache, threads, json, verify };
+        command.SetAction((parse, ct) => Guard(() =>
+        {
+            var loaded = SpecLoader.Load(parse.GetValue(spec)!);
+            var progress = new BuildProgress();
+            BuildResult result;
+            using (new ProgressRenderer(progress, Console.Error))
+            {
+                result = BuildPipeline.Run(loaded, new BuildOptions
+                {
+                    OutputDirectory = parse.GetValue(output)!,
+                    CacheDirectory = parse.GetValue(cache),
+                    Threads = parse.GetValue(threads),
+                }, progress, ct);
+            }
+
+            VerifyReport? report = null;
+            if (parse.GetValue(verify))
+            {
+                report = ShardVerifier.Verify(result.Layout.Directory, Expectations(loaded), ct);
+            }
+
+            if (parse.GetValue(json))
+            {
+                var summary = JsonNode.Parse(File.ReadAllText(result.ManifestPath))!.AsObject();
+                summary.Remove("spec");
+                if (report is not null)
+                {
+                    summary["verify"] = ReportJson(report);
+                }
+
+                Console.Out.Write(CanonicalJson.Serialize(summary));
+            }
+            else
+            {
+                PrintSummary(result, progress);
+                if (report is not null)
+                {
+                    PrintReport(report);
+                }
+            }
+
+            return report is { Ok: false } ? ExitCodes.VerifyFailed : ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command VerifyCommand()
+    {
+        var spec = new Argument<string>("spec") { Description = "The spec the shards were built from." };
+        var dir = new Argument<string>("dir") { Description = "The folder holding the shards and sidecars." };
+        var json = new Option<bool>("--json") { Description = "Print the report as JSON on stdout." };
+        var command = new Command("verify", "Check shards and sidecars against their spec; exit 7 on any violation.") { spec, dir, json };
+        command.SetAction((parse, ct) => Guard(() =>
+        {
+            var loaded = SpecLoader.Load(parse.GetValue(spec)!);
+            var report = ShardVerifier.Verify(parse.GetValue(dir)!, Expectations(loaded), ct);
+            if (parse.GetValue(json))
+            {
+                Console.Out.Write(CanonicalJson.Serialize(ReportJson(report)));
+            }
+            else
+            {
+                PrintReport(report);
+            }
+
+            return report.Ok ? ExitCodes.Ok : ExitCodes.VerifyFailed;
+        }));
+        return command;
+    }
+
+    private static VerifyExpectations Expectations(BuildSpec spec)
+    {
+        var tokenizer = SentencePieceTokenizer.Load(spec.TokenizerPath);
+        return new VerifyExpectations
+        {
+            Prefix = spec.Output.Prefix,
+            ChunkSize = spec.Output.ChunkSize,
+            Separator = spec.Output.Separator,
+            VocabularySize = tokenizer.VocabularySize,
+            BosId = tokenizer.BosId,
+            EosId = tokenizer.EosId,
+            TokenizerSha256 = tokenizer.ModelSha256,
+            SpecHash = spec.SpecHash,
+            Trainer = spec.Trainer,
+        };
+    }
+
+    private static JsonObject ReportJson(VerifyReport report) => new()
+    {
+        ["ok"] = report.Ok,
+        ["shards_checked"] = report.ShardsChecked,
+        ["tokens_checked"] = report.TokensChecked,
+        ["truncated"] = report.Truncated,
+        ["violations"] = new JsonArray([.. report.Violations.Select(v => (JsonNode?)new JsonObject
+        {
+            ["shard"] = v.Shard,
+            ["token_offset"] = v.TokenOffset,
+            ["problem"] = v.Problem,
+        })]),
+    };
+
+    private static void PrintReport(VerifyReport report)
+    {
+        foreach (var v in report.Violations)
+        {
+            Console.Out.WriteLine("VIOLATION " + v);
+        }
+
+        if (report.Truncated)
+        {
+            Console.Out.WriteLine(FormattableString.Invariant($"(only the first {ShardVerifier.MaxViolations} violations are shown)"));
+        }
+
+        Console.Out.WriteLine(report.Ok
+            ? FormattableString.Invariant($"verify: OK — {report.ShardsChecked} shards, {report.TokensChecked:N0} tokens")
+            : FormattableString.Invariant($"verify: FAILED — {report.Violations.Count}{(report.Truncated ? "+" : "")} violations in {report.ShardsChecked} shards"));
+    }
+
+    private static void PrintSummary(BuildResult result, BuildProgress progress)
+    {
+        var o = Console.Out;
+        o.WriteLine(FormattableString.Invariant($"built {result.Pack.Shards.Count} shards in {result.Layout.Directory}"));
+        o.WriteLine(FormattableString.Invariant($"{"source",-16} {"read",10} {"used",10} {"empty",8} {"filtered",9} {"rejected",9} {"tokens",14} {"in shards",14}"));
+        foreach (var s in result.Sources)
+        {
+            var c = s.Totals;
+            o.WriteLine(FormattableString.Invariant($"{s.Name,-16} {c.Read,10:N0} {c.Used,10:N0} {c.Empty,8:N0} {c.FilteredTotal,9:N0} {c.RejectedTotal,9:N0} {s.FramedTokens,14:N0} {s.TokensInShards,14:N0}"));
+            foreach (var (k, v) in c.Filtered)
+            {
+                o.WriteLine(FormattableString.Invariant($"  filtered by {k}: {v:N0}"));
+            }
+
+            foreach (var (k, v) in c.Rejected)
+            {
+                o.WriteLine(FormattableString.Invariant($"  rejected ({k}): {v:N0}"));
+            }
+
+            if (c.ReplacedSequences > 0)
+            {
+                o.WriteLine(FormattableString.Invariant($"  invalid text sequences replaced by U+FFFD: {c.ReplacedSequences:N0}"));
+            }
+        }
+
+        var p = result.Pack;
+        o.WriteLine(FormattableString.Invariant($"tokens planned {p.TokensIn:N0}; tail: {p.TailDroppedTokens:N0} dropped, {p.TailPaddedTokens:N0} padded"));
+        o.WriteLine(FormattableString.Invariant($"tokenized this run: {progress.Documents:N0} documents, {progress.Tokens:N0} tokens (the rest came from the cache)"));
+        o.WriteLine("manifest: " + result.ManifestPath);
+    }
+
+    /// <summary>Runs a command body, mapping the library's exception family to one line and an exit code.</summary>
+    private static Task<int> Guard(Func<int> body)
+    {
+        try
+        {
+            return Task.FromResult(body());
+        }
+        catch (TinyLlamaDataException e)
+        {
+            Console.Error.WriteLine("error: " + e.Message);
+            return Task.FromResult(e.ExitCode);
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("cancelled");
+            return Task.FromResult(ExitCodes.Cancelled);
+        }
+        catch (AggregateException e) when (e.Flatten().InnerExceptions.FirstOrDefault(x => x is TinyLlamaDataException) is TinyLlamaDataException inner)
+        {
+            Console.Error.WriteLine("error: " + inner.Message);
+            return Task.FromResult(inner.ExitCode);
+        }
+#pragma warning disable CA1031 // The last resort: a bug gets its stack trace and a distinct exit code.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            Console.Error.WriteLine("internal error (a bug; please report it with this trace):");
+            Console.Error.WriteLine(e);
+            return Task.FromResult(ExitCodes.Bug);
+        }
+    }
+
+    internal static string Format(double value) => value.ToString("N1", CultureInfo.InvariantCulture);
+}

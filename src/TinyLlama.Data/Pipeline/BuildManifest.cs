@@ -1,0 +1,91 @@
+using System.Text.Json.Nodes;
+using TinyLlama.Data.Mixtures.Spec;
+using TinyLlama.Data.Packing;
+using TinyLlama.Data.Shards;
+using TinyLlama.Data.Tokenization;
+
+namespace TinyLlama.Data.Pipeline;
+
+/// <summary>The build manifest (<c>manifest.json</c>): the recipe, the accounting and every shard. No timestamps.</summary>
+public static class BuildManifest
+{
+    public const int Version = 1;
+
+    public static JsonObject Create(BuildSpec spec, SentencePieceTokenizer tokenizer, PackContext context, IReadOnlyList<SourceSummary> sources, PackResult pack)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        ArgumentNullException.ThrowIfNull(tokenizer);
+        ArgumentNullException.ThrowIfNull(context);
+        ArgumentNullException.ThrowIfNull(sources);
+        ArgumentNullException.ThrowIfNull(pack);
+        var sourcesJson = new JsonObject();
+        foreach (var s in sources)
+        {
+            var files = new JsonArray();
+            foreach (var (path, counts) in s.Files)
+            {
+                files.Add(new JsonObject { ["path"] = path, ["records"] = counts.ToJson() });
+            }
+
+            sourcesJson[s.Name] = new JsonObject
+            {
+                ["files"] = files,
+                ["records"] = s.Totals.ToJson(),
+                ["framed_tokens_available"] = s.FramedTokens,
+                ["tokens_in_shards"] = s.TokensInShards,
+            };
+        }
+
+        var shards = new JsonArray();
+        foreach (var sh in pack.Shards)
+        {
+            var by = new JsonObject();
+            foreach (var (k, v) in sh.TokensBySource)
+            {
+                by[k] = v;
+            }
+
+            shards.Add(new JsonObject
+            {
+                ["name"] = sh.Name,
+                ["sha256"] = sh.Sha256,
+                ["tokens_by_source"] = by,
+                ["bos"] = sh.Bos,
+                ["eos"] = sh.Eos,
+                ["pad"] = sh.Pad,
+            });
+        }
+
+        return new JsonObject
+        {
+            ["manifest_version"] = Version,
+            ["tool"] = "tinyllama-data",
+            ["spec_sha256"] = spec.SpecHash,
+            ["spec"] = JsonNode.Parse(spec.CanonicalJson),
+            ["tokenizer"] = new JsonObject
+            {
+                ["file"] = Path.GetFileName(spec.TokenizerPath),
+                ["sha256"] = tokenizer.ModelSha256,
+                ["vocab_size"] = tokenizer.VocabularySize,
+                ["bos_id"] = tokenizer.BosId,
+                ["eos_id"] = tokenizer.EosId,
+            },
+            ["output"] = new JsonObject
+            {
+                ["format"] = "LITPKDS",
+                ["prefix"] = spec.Output.Prefix,
+                ["chunk_size"] = context.ChunkSize,
+                ["dtype"] = LitPkdsFormat.DtypeName(context.Dtype),
+                ["separator"] = SpecLoader.SeparatorName(spec.Output.Separator),
+                ["tail"] = spec.Output.Tail == TailPolicy.Drop ? "drop" : "pad",
+                ["pad_id"] = context.PadId,
+                ["tokens_planned"] = pack.TokensIn,
+                ["tail_dropped_tokens"] = pack.TailDroppedTokens,
+                ["tail_padded_tokens"] = pack.TailPaddedTokens,
+                ["shard_count"] = pack.Shards.Count,
+            },
+            ["sources"] = sourcesJson,
+            ["shards"] = shards,
+        };
+    }
+}

@@ -1,0 +1,341 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using TinyLlama.Data.Mixtures.Spec;
+using TinyLlama.Data.Packing;
+using TinyLlama.Data.Pipeline;
+
+namespace TinyLlama.Data.Shards;
+
+/// <summary>One thing wrong with a set of shards, located by shard and token offset (-1 when not about a token).</summary>
+public sealed record Violation(string Shard, long TokenOffset, string Problem)
+{
+    public override string ToString() => TokenOffset >= 0
+        ? string.Create(CultureInfo.InvariantCulture, $"{Shard}: token {TokenOffset}: {Problem}")
+        : $"{Shard}: {Problem}";
+}
+
+public sealed record VerifyReport(IReadOnlyList<Violation> Violations, int ShardsChecked, long TokensChecked, bool Truncated)
+{
+    public bool Ok => Violations.Count == 0;
+}
+
+/// <summary>What the shards must agree with: taken from the spec and the tokenizer, never from the build's manifest.</summary>
+public sealed record VerifyExpectations
+{
+    public required string Prefix { get; init; }
+
+    public required long ChunkSize { get; init; }
+
+    public required SeparatorPolicy Separator { get; init; }
+
+    public required int VocabularySize { get; init; }
+
+    public required int BosId { get; init; }
+
+    public required int EosId { get; init; }
+
+    public required string TokenizerSha256 { get; init; }
+
+    public string? SpecHash { get; init; }
+
+    public TrainerSpec? Trainer { get; init; }
+}
+
+/// <summary>
+/// Checks a folder of shards against what the spec says they must be, reading only the shard files and
+/// their sidecars: contiguous numbering, identical headers, sizes, dtype, checksums, ids inside the
+/// vocabulary, spans tiling each shard exactly, the separator policy at every document boundary and
+/// nowhere else, documents continuing where they stopped, and the sidecars' counts.
+/// </summary>
+public static class ShardVerifier
+{
+    public const int MaxViolations = 200;
+
+    public static VerifyReport Verify(string directory, VerifyExpectations expect, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(expect);
+        var layout = new OutputLayout(directory, expect.Prefix);
+        var v = new List<Violation>();
+        var truncated = false;
+        void Add(string shard, long offset, string problem)
+        {
+            if (v.Count < MaxViolations)
+            {
+                v.Add(new Violation(shard, offset, problem));
+            }
+            else
+            {
+                truncated = true;
+            }
+        }
+
+        var indices = new SortedSet<long>();
+        if (Directory.Exists(layout.Directory))
+        {
+            foreach (var path in Directory.EnumerateFiles(layout.Directory, expect.Prefix + "_*"))
+            {
+                var name = Path.GetFileName(path);
+                var digits = name.EndsWith(".bin", StringComparison.Ordinal) ? name[(expect.Prefix.Length + 1)..^4] : "";
+                if (digits.Length == 10 && long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var n))
+                {
+                    indices.Add(n);
+                }
+                else
+                {
+                    Add(name, -1, $"unexpected file matching the shard prefix '{expect.Prefix}' (a trainer globbing the prefix would read it)");
+                }
+            }
+        }
+
+        if (indices.Count == 0)
+        {
+            Add(layout.ShardName(0), -1, "no shards found");
+            return new VerifyReport(v, 0, 0, truncated);
+        }
+
+        var count = indices.Max + 1;
+        for (long i = 0; i < count; i++)
+        {
+            if (!indices.Contains(i))
+            {
+                Add(layout.ShardName(i), -1, "missing shard: the numbering has a gap");
+            }
+        }
+
+        var dtype = LitPkdsFormat.DtypeFor(expect.VocabularySize);
+        var width = LitPkdsFormat.TokenWidth(dtype);
+        var expectedHeader = new byte[LitPkdsFormat.HeaderSize];
+        LitPkdsFormat.WriteHeader(expectedHeader, dtype, expect.ChunkSize);
+        var framing = Framing.For(expect.Separator, expect.BosId, expect.EosId);
+        var open = new Dictionary<(string Source, string File, long Record, long Epoch), long>();
+        var buffer = new byte[LitPkdsFormat.HeaderSize + (expect.ChunkSize * width)];
+        long tokens = 0;
+        var shardsChecked = 0;
+
+        foreach (var index in indices)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var name = layout.ShardName(index);
+            var path = layout.ShardPath(index);
+            var length = new FileInfo(path).Length;
+            if (length != buffer.Length)
+            {
+                Add(name, -1, string.Create(CultureInfo.InvariantCulture, $"file is {length} bytes; a shard of {expect.ChunkSize} {LitPkdsFormat.DtypeName(dtype)} tokens is {buffer.Length}"));
+                continue;
+            }
+
+            using (var fs = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20))
+            {
+                fs.ReadExactly(buffer);
+            }
+
+            shardsChecked++;
+            var header = LitPkdsFormat.TryReadHeader(buffer, out var headerProblem);
+            if (header is null)
+            {
+                Add(name, -1, "bad header: " + headerProblem);
+                continue;
+            }
+
+            if (!buffer.AsSpan(0, LitPkdsFormat.HeaderSize).SequenceEqual(expectedHeader))
+            {
+                Add(name, -1, string.Create(CultureInfo.InvariantCulture,
+                    $"header says dtype {LitPkdsFormat.DtypeName(header.Dtype)}, chunk {header.ChunkSize}; expected {LitPkdsFormat.DtypeName(dtype)}, chunk {expect.ChunkSize} (headers must be identical: the trainer reads only the first)"));
+                continue;
+            }
+
+            var sha = Convert.ToHexStringLower(SHA256.HashData(buffer));
+            var sidecarPath = layout.SidecarPath(name);
+            JsonObject sidecar;
+            try
+            {
+                sidecar = JsonNode.Parse(File.ReadAllBytes(sidecarPath))!.AsObject();
+            }
+            catch (Exception e) when (e is IOException or JsonException or InvalidOperationException or UnauthorizedAccessException)
+            {
+                Add(name, -1, "sidecar missing or unreadable: " + e.Message);
+                continue;
+            }
+
+            try
+            {
+                CheckShard(name, index, buffer, width, sha, sidecar, expect, framing, open, Add);
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException or KeyNotFoundException or ArgumentException or IndexOutOfRangeException)
+            {
+                Add(name, -1, "sidecar is malformed: " + e.Message);
+            }
+
+            tokens += expect.ChunkSize;
+        }
+
+        if (expect.Trainer is { } t)
+        {
+            var per = (long)t.WorldSize * t.Workers;
+            if (count % per != 0)
+            {
+                Add(layout.ShardName(count - 1), -1, string.Create(CultureInfo.InvariantCulture,
+                    $"{count} shards is not a multiple of world_size × workers = {per}: the trainer's loader would silently skip {count % per} file(s)"));
+            }
+        }
+
+        return new VerifyReport(v, shardsChecked, tokens, truncated);
+    }
+
+    private static void CheckShard(
+        string name,
+        long index,
+        byte[] buffer,
+        int width,
+        string sha,
+        JsonObject sidecar,
+        VerifyExpectations expect,
+        Framing framing,
+        Dictionary<(string, string, long, long), long> open,
+        Action<string, long, string> add)
+    {
+        string Str(string key) => (string?)sidecar[key] ?? throw new InvalidOperationException($"'{key}' missing");
+        long Num(JsonNode? node, string what) => node is null ? throw new InvalidOperationException($"'{what}' missing") : (long)node;
+
+        if (Str("shard") != name || Num(sidecar["index"], "index") != index)
+        {
+            add(name, -1, "sidecar names another shard");
+        }
+
+        if (Str("sha256") != sha)
+        {
+            add(name, -1, "sha256 of the shard does not match its sidecar (the shard or the sidecar was changed)");
+        }
+
+        if (Str("tokenizer_sha256") != expect.TokenizerSha256)
+        {
+            add(name, -1, "built with another tokenizer (tokenizer_sha256 differs from the spec's tokenizer)");
+        }
+
+        if (expect.SpecHash is not null && Str("spec_sha256") != expect.SpecHash)
+        {
+            add(name, -1, "built from another spec (spec_sha256 differs)");
+        }
+
+        if (Str("separator") != SpecLoader.SeparatorName(expect.Separator))
+        {
+            add(name, -1, $"sidecar says separator '{Str("separator")}', the spec says '{SpecLoader.SeparatorName(expect.Separator)}'");
+        }
+
+        int Token(long offset) => width == 2
+            ? BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(LitPkdsFormat.HeaderSize + (int)(offset * 2)))
+            : BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(LitPkdsFormat.HeaderSize + (int)(offset * 4)));
+
+        var chunk = expect.ChunkSize;
+        for (long o = 0; o < chunk; o++)
+        {
+            var id = Token(o);
+            if (id < 0 || id >= expect.VocabularySize)
+            {
+                add(name, o, string.Create(CultureInfo.InvariantCulture, $"id {id} is outside the vocabulary (0..{expect.VocabularySize - 1})"));
+                break;
+            }
+        }
+
+        var sources = sidecar["sources"]!.AsArray().Select(n => (string)n!).ToList();
+        var files = sidecar["files"]!.AsArray().Select(n => (string)n!.AsArray()[1]!).ToList();
+        var fields = sidecar["span_fields"]!.AsArray().Select(n => (string)n!).ToList();
+        if (!fields.SequenceEqual(ShardPacker.SpanFields))
+        {
+            add(name, -1, "sidecar span_fields are not the ones this tool writes");
+            return;
+        }
+
+        var bySource = new long[sources.Count];
+        long bos = 0, eos = 0, expectedOffset = 0;
+        foreach (var spanNode in sidecar["spans"]!.AsArray())
+        {
+            var s = spanNode!.AsArray().Select(n => (long)n!).ToArray();
+            long offset = s[0], source = s[1], file = s[2], record = s[3], start = s[4], end = s[5], len = s[6], epoch = s[7];
+            if (offset != expectedOffset || start < 0 || end <= start || end > len || offset + (end - start) > chunk)
+            {
+                add(name, offset, string.Create(CultureInfo.InvariantCulture,
+                    $"spans do not tile the shard: span [{start}, {end}) of a {len}-token document at offset {offset}, expected offset {expectedOffset}"));
+                return;
+            }
+
+            var key = (sources[(int)source], files[(int)file], record, epoch);
+            var continues = open.GetValueOrDefault(key, 0);
+            if (start != continues)
+            {
+                add(name, offset, string.Create(CultureInfo.InvariantCulture,
+                    $"document {files[(int)file]} record {record} resumes at token {start}, but {continues} of its tokens came before"));
+            }
+
+            if (end == len)
+            {
+                open.Remove(key);
+            }
+            else
+            {
+                open[key] = end;
+            }
+
+            for (var p = start; p < end; p++)
+            {
+                var at = offset + (p - start);
+                var id = Token(at);
+                var isBos = framing.Bos && p == 0;
+                var isEos = framing.Eos && p == len - 1;
+                if (isBos && id != expect.BosId)
+                {
+                    add(name, at, string.Create(CultureInfo.InvariantCulture, $"document start without BOS (id {id}) under separator {SpecLoader.SeparatorName(expect.Separator)}"));
+                }
+                else if (isEos && id != expect.EosId)
+                {
+                    add(name, at, string.Create(CultureInfo.InvariantCulture, $"document end without EOS (id {id}) under separator {SpecLoader.SeparatorName(expect.Separator)}"));
+                }
+                else if (!isBos && !isEos && (id == expect.BosId || id == expect.EosId))
+                {
+                    add(name, at, string.Create(CultureInfo.InvariantCulture, $"separator id {id} inside a document (framed position {p} of {len})"));
+                }
+            }
+
+            bos += framing.Bos && start == 0 ? 1 : 0;
+            eos += framing.Eos && end == len ? 1 : 0;
+            bySource[source] += end - start;
+            expectedOffset = offset + (end - start);
+        }
+
+        var pad = Num(sidecar["tokens"]!["pad"], "tokens.pad");
+        var padId = (int)Num(sidecar["pad_id"], "pad_id");
+        if (expectedOffset + pad != chunk)
+        {
+            add(name, expectedOffset, string.Create(CultureInfo.InvariantCulture,
+                $"spans cover {expectedOffset} tokens and padding {pad}; the shard holds {chunk}"));
+        }
+        else
+        {
+            for (var o = expectedOffset; o < chunk; o++)
+            {
+                if (Token(o) != padId)
+                {
+                    add(name, o, "padding holds a token other than pad_id");
+                    break;
+                }
+            }
+        }
+
+        var counts = sidecar["tokens"]!["by_source"]!.AsObject();
+        for (var i = 0; i < sources.Count; i++)
+        {
+            if (Num(counts[sources[i]], "tokens.by_source") != bySource[i])
+            {
+                add(name, -1, string.Create(CultureInfo.InvariantCulture, $"sidecar counts {(long)counts[sources[i]]!} tokens of {sources[i]}, its spans hold {bySource[i]}"));
+            }
+        }
+
+        if (Num(sidecar["tokens"]!["bos"], "tokens.bos") != bos || Num(sidecar["tokens"]!["eos"], "tokens.eos") != eos)
+        {
+            add(name, -1, "sidecar BOS/EOS counts do not match its spans");
+        }
+    }
+}
