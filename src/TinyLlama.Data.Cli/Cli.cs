@@ -21,6 +21,7 @@ internal static class Cli
         var root = new RootCommand("Builds TinyLlama-style pretraining token streams: corpora → exact Llama 2 tokens → LITPKDS shards.");
         root.Subcommands.Add(BuildCommand());
         root.Subcommands.Add(VerifyCommand());
+        root.Subcommands.Add(DemoCorporaCommand());
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {
@@ -105,6 +106,24 @@ internal static class Cli
             }
 
             return report.Ok ? ExitCodes.Ok : ExitCodes.VerifyFailed;
+        }));
+        return command;
+    }
+
+    private static Command DemoCorporaCommand()
+    {
+        var output = new Option<string>("--out", "-o") { Description = "Folder to write the corpora into.", Required = true };
+        var text = new Option<string?>("--training-text") { Description = "Also write the text pool (one piece per line) for spm_train." };
+        var command = new Command("demo-corpora", "Write the demo's sample corpora (SlimPajama, StarCoder, Proof-Pile, SkyPile layouts) from the project's own text.") { output, text };
+        command.SetAction((parse, _) => Guard(() =>
+        {
+            Demo.DemoCorpora.Write(parse.GetValue(output)!);
+            if (parse.GetValue(text) is { } path)
+            {
+                File.WriteAllLines(path, Demo.DemoCorpora.TrainingText().Select(t => t.Replace("\n", " ", StringComparison.Ordinal)));
+            }
+
+            return ExitCodes.Ok;
         }));
         return command;
     }
