@@ -1,6 +1,6 @@
 namespace TinyLlama.Data.Tests.Infrastructure;
 
-/// <summary>A fresh temp folder, deleted on dispose.</summary>
+/// <summary>A fresh temp folder for generated fixtures, deleted on dispose.</summary>
 public sealed class TempDir : IDisposable
 {
     public TempDir()
@@ -13,11 +13,21 @@ public sealed class TempDir : IDisposable
 
     public string Combine(params string[] parts) => System.IO.Path.Combine([Path, .. parts]);
 
+    /// <summary>Writes text (UTF-8) to a file under the folder, creating folders; returns its full path.</summary>
     public string Write(string relative, string content)
     {
         var full = Combine(relative);
         Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
-        File.WriteAllText(full, content);
+        System.IO.File.WriteAllText(full, content);
+        return full;
+    }
+
+    /// <summary>Writes bytes to a file under the folder, creating folders; returns its full path.</summary>
+    public string File(string relative, byte[] content)
+    {
+        var full = Combine(relative);
+        Directory.CreateDirectory(System.IO.Path.GetDirectoryName(full)!);
+        System.IO.File.WriteAllBytes(full, content);
         return full;
     }
 
