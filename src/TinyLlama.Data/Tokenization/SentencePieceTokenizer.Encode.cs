@@ -1,0 +1,563 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Text;
+
+namespace TinyLlama.Data.Tokenization;
+
+// How encoding is made fast without changing a single id:
+//
+// 1. Chunks. A character that occurs in no multi-character mergeable piece ("not joinable": '\n', most CJK,
+//    emoji in Llama 2) can never merge, so it is a symbol of its own and the text on either side of it encodes
+//    independently. Between joinable characters, a boundary before a '▁' that follows a non-'▁' character is
+//    legal when no mergeable piece contains a non-'▁' character followed by '▁' (checked at load; Llama 2's
+//    vocabulary has runs of '▁' but never "x▁"): no merge can then cross it. The text is cut at those points
+//    only; each chunk is merged on its own. Since merges never cross a cut, the interleaving of merges in the
+//    whole text is the union of each chunk's own merge order, so the ids are the same.
+// 2. Cache. Chunks of up to ChunkCache.MaxKeyLength symbols ("▁the", "▁▁▁▁if") recur constantly; a bounded
+//    per-thread cache maps their symbol sequence to ids.
+// 3. Merging. Short chunks: a linear scan for the best pair (highest score, leftmost on ties) over a compact
+//    array. Long chunks: sentencepiece's own agenda (a priority queue with lazy invalidation).
+//
+// Models with user-defined pieces (frozen symbols) or unused pieces (resegmented from a per-text map that
+// sentencepiece fills in push order) take the literal whole-text path instead.
+public sealed partial class SentencePieceTokenizer
+{
+    [ThreadStatic]
+    private static EncoderScratch? t_scratch;
+
+    /// <summary>Appends the ids of <paramref name="utf8Text"/> (valid UTF-8) to <paramref name="ids"/>.</summary>
+    /// <remarks>Invalid UTF-8 does not throw: each byte of an invalid sequence is read as U+FFFD, as sentencepiece does.</remarks>
+    public void Encode(ReadOnlySpan<byte> utf8Text, List<int> ids)
+    {
+        ArgumentNullException.ThrowIfNull(ids);
+        if (utf8Text.IsEmpty)
+        {
+            return;
+        }
+
+        var scratch = Scratch();
+        if (_fastPath)
+        {
+            EncodeChunked(utf8Text, ids, scratch);
+        }
+        else
+        {
+            EncodeWholeText(utf8Text, ids, scratch);
+        }
+
+        scratch.ReleaseLargeBuffers();
+    }
+
+    /// <summary>The literal sentencepiece algorithm over the whole text, bypassing chunks and cache (for tests).</summary>
+    internal void EncodeWithoutChunks(ReadOnlySpan<byte> utf8Text, List<int> ids)
+    {
+        if (!utf8Text.IsEmpty)
+        {
+            EncodeWholeText(utf8Text, ids, Scratch());
+        }
+    }
+
+    /// <summary>
+    /// Decodes one UTF-8 sequence the way sentencepiece does (util.cc DecodeUTF8): returns the code point, or -1
+    /// for an invalid sequence (overlong, surrogate, beyond U+10FFFF, truncated, stray byte), which consumes one byte.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static int DecodeUtf8(ReadOnlySpan<byte> s, out int length)
+    {
+        int b0 = s[0];
+        if (b0 < 0x80)
+        {
+            length = 1;
+            return b0;
+        }
+
+        length = 1;
+        if ((b0 & 0xE0) == 0xC0)
+        {
+            if (s.Length >= 2 && IsTrail(s[1]))
+            {
+                var cp = ((b0 & 0x1F) << 6) | (s[1] & 0x3F);
+                if (cp >= 0x80)
+                {
+                    length = 2;
+                    return cp;
+                }
+            }
+        }
+        else if ((b0 & 0xF0) == 0xE0)
+        {
+            if (s.Length >= 3 && IsTrail(s[1]) && IsTrail(s[2]))
+            {
+                var cp = ((b0 & 0x0F) << 12) | ((s[1] & 0x3F) << 6) | (s[2] & 0x3F);
+                if (cp >= 0x800 && cp is < 0xD800 or > 0xDFFF)
+                {
+                    length = 3;
+                    return cp;
+                }
+            }
+        }
+        else if ((b0 & 0xF8) == 0xF0)
+        {
+            if (s.Length >= 4 && IsTrail(s[1]) && IsTrail(s[2]) && IsTrail(s[3]))
+            {
+                var cp = ((b0 & 0x07) << 18) | ((s[1] & 0x3F) << 12) | ((s[2] & 0x3F) << 6) | (s[3] & 0x3F);
+                if (cp is >= 0x10000 and <= 0x10FFFF)
+                {
+                    length = 4;
+                    return cp;
+                }
+            }
+        }
+
+        return -1;
+
+        static bool IsTrail(byte b) => (b & 0xC0) == 0x80;
+    }
+
+    private EncoderScratch Scratch()
+    {
+        var scratch = t_scratch;
+        if (scratch is null || !ReferenceEquals(scratch.Owner, this))
+        {
+            scratch = new EncoderScratch(this);
+            t_scratch = scratch;
+        }
+
+        return scratch;
+    }
+
+    private void EncodeChunked(ReadOnlySpan<byte> text, List<int> ids, EncoderScratch scratch)
+    {
+        var state = new ChunkState { Symbols = scratch.Symbols, LastChar = -1 };
+        if (_addDummyPrefix)
+        {
+            Feed(ref state, SpaceSymbol, ids, scratch);
+        }
+
+        var bmp = _bmpChars;
+        var i = 0;
+        while (i < text.Length)
+        {
+            int cp = text[i];
+            if (cp < 0x80)
+            {
+                i++;
+                if (cp == ' ')
+                {
+                    cp = SpaceSymbol;
+                }
+            }
+            else
+            {
+                cp = DecodeUtf8(text[i..], out var length);
+                i += length;
+                if (cp < 0)
+                {
+                    cp = 0xFFFD;
+                }
+            }
+
+            var entry = cp < 0x10000 ? bmp[cp] : _astralChars.GetValueOrDefault(cp);
+            if ((entry & JoinableFlag) == 0)
+            {
+                // Never merges: a chunk boundary on both sides, and its own output.
+                if (state.Count > 0)
+                {
+                    Flush(ref state, ids, scratch);
+                }
+
+                var symbol = (entry & SymbolMask) - 1;
+                if (symbol >= 0)
+                {
+                    ids.Add(symbol);
+                }
+                else
+                {
+                    EmitChar(cp, ids);
+                }
+
+                continue;
+            }
+
+            Append(ref state, cp, (entry & SymbolMask) - 1, ids, scratch);
+        }
+
+        if (state.Count > 0)
+        {
+            Flush(ref state, ids, scratch);
+        }
+    }
+
+    private void Feed(ref ChunkState state, int cp, List<int> ids, EncoderScratch scratch)
+    {
+        var entry = GetChar(cp);
+        if ((entry & JoinableFlag) == 0)
+        {
+            if (state.Count > 0)
+            {
+                Flush(ref state, ids, scratch);
+            }
+
+            var symbol = (entry & SymbolMask) - 1;
+            if (symbol >= 0)
+            {
+                ids.Add(symbol);
+            }
+            else
+            {
+                EmitChar(cp, ids);
+            }
+        }
+        else
+        {
+            Append(ref state, cp, (entry & SymbolMask) - 1, ids, scratch);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Append(ref ChunkState state, int cp, int symbol, List<int> ids, EncoderScratch scratch)
+    {
+        if (cp == SpaceSymbol && state.LastChar != SpaceSymbol && state.Count > 0 && _splitBeforeSpace)
+        {
+            Flush(ref state, ids, scratch);
+        }
+
+        if (state.Count == state.Symbols.Length)
+        {
+            state.Symbols = scratch.GrowSymbols();
+        }
+
+        state.Symbols[state.Count++] = symbol;
+        state.Hash = ChunkCache.Mix(state.Hash, symbol);
+        state.LastChar = cp;
+    }
+
+    private void Flush(ref ChunkState state, List<int> ids, EncoderScratch scratch)
+    {
+        var n = state.Count;
+        var chunkHash = state.Hash;
+        state.Count = 0;
+        state.Hash = 0;
+        state.LastChar = -1;
+        if (n == 1)
+        {
+            EmitSymbol(state.Symbols[0], ids);
+            return;
+        }
+
+        if (n > ChunkCache.MaxKeyLength)
+        {
+            MergeWithAgenda(state.Symbols, n, frozen: null, ids, scratch);
+            return;
+        }
+
+        var key = state.Symbols.AsSpan(0, n);
+        var hash = ChunkCache.Mix(chunkHash, n);
+        var cache = scratch.Cache;
+        if (cache.TryGet(hash, key, out var cached))
+        {
+            ids.AddRange(cached);
+            return;
+        }
+
+        var start = ids.Count;
+        var work = scratch.ScanSymbols;
+        key.CopyTo(work);
+        MergeByScan(work, n, ids, scratch);
+        cache.Add(hash, key, CollectionsMarshal.AsSpan(ids)[start..]);
+    }
+
+    /// <summary>Merges a short chunk: repeatedly the best adjacent pair (highest score, leftmost on ties).</summary>
+    private void MergeByScan(int[] symbols, int n, List<int> ids, EncoderScratch scratch)
+    {
+        var merged = scratch.ScanMerged;
+        var scores = scratch.ScanScores;
+        for (var i = 0; i < n - 1; i++)
+        {
+            SetPair(symbols, merged, scores, i);
+        }
+
+        while (n > 1)
+        {
+            var best = -1;
+            var bestScore = 0f;
+            for (var i = 0; i < n - 1; i++)
+            {
+                if (merged[i] >= 0 && (best < 0 || scores[i] > bestScore))
+                {
+                    best = i;
+                    bestScore = scores[i];
+                }
+            }
+
+            if (best < 0)
+            {
+                break;
+            }
+
+            symbols[best] = merged[best];
+            n--;
+            for (var j = best + 1; j < n; j++)
+            {
+                symbols[j] = symbols[j + 1];
+            }
+
+            for (var j = best + 1; j < n - 1; j++)
+            {
+                merged[j] = merged[j + 1];
+                scores[j] = scores[j + 1];
+            }
+
+            if (best > 0)
+            {
+                SetPair(symbols, merged, scores, best - 1);
+            }
+
+            if (best < n - 1)
+            {
+                SetPair(symbols, merged, scores, best);
+            }
+        }
+
+        for (var i = 0; i < n; i++)
+        {
+            EmitSymbol(symbols[i], ids);
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void SetPair(int[] symbols, int[] merged, float[] scores, int i)
+    {
+        var m = _pairs.Find(symbols[i], symbols[i + 1]);
+        merged[i] = m;
+        scores[i] = m >= 0 ? _scores[m] : 0f;
+    }
+
+    /// <summary>
+    /// sentencepiece's BPE loop (bpe_model.cc Model::Encode): an agenda of candidate pairs ordered by score, then
+    /// by smaller left position; entries made stale by an earlier merge are recognised by their size and skipped.
+    /// Symbols &lt; 0 are characters that are no piece at all and never merge; frozen symbols (user-defined pieces)
+    /// never merge either. With unused pieces, the final symbols are resegmented as sentencepiece does.
+    /// </summary>
+    private void MergeWithAgenda(int[] symbols, int n, bool[]? frozen, List<int> ids, EncoderScratch scratch)
+    {
+        scratch.EnsureAgendaCapacity(n);
+        var length = scratch.Lengths;
+        var prev = scratch.Prev;
+        var next = scratch.Next;
+        var lengthsPreset = frozen is not null; // the whole-text path fills in lengths of user-defined matches
+        for (var i = 0; i < n; i++)
+        {
+            if (!lengthsPreset)
+            {
+                length[i] = 1;
+            }
+
+            prev[i] = i - 1;
+            next[i] = i + 1 < n ? i + 1 : -1;
+        }
+
+        var agenda = scratch.Agenda;
+        agenda.Clear();
+        var revMerge = _hasUnused ? scratch.RevMerge : null;
+        revMerge?.Clear();
+        for (var i = 1; i < n; i++)
+        {
+            TryPush(i - 1, i);
+        }
+
+        while (agenda.Count > 0)
+        {
+            var top = agenda.Pop();
+            var l = top.Left;
+            var r = top.Right;
+            if (length[l] == 0 || length[r] == 0 || length[l] + length[r] != top.Size)
+            {
+                continue;
+            }
+
+            symbols[l] = top.Merged;
+            length[l] += length[r];
+            length[r] = 0;
+            next[l] = next[r];
+            if (next[r] >= 0)
+            {
+                prev[next[r]] = l;
+            }
+
+            TryPush(prev[l], l);
+            TryPush(l, next[l]);
+        }
+
+        for (var i = 0; i >= 0; i = next[i])
+        {
+            if (revMerge is null)
+            {
+                EmitSymbol(symbols[i], ids);
+            }
+            else
+            {
+                Resegment(symbols[i], ids, revMerge);
+            }
+        }
+
+        void TryPush(int left, int right)
+        {
+            if (left < 0 || right < 0 || (frozen is not null && (frozen[left] || frozen[right])))
+            {
+                return;
+            }
+
+            var a = symbols[left];
+            var b = symbols[right];
+            if (a < 0 || b < 0)
+            {
+                return;
+            }
+
+            var m = _pairs.Find(a, b);
+            if (m < 0)
+            {
+                return;
+            }
+
+            agenda.Push(new AgendaEntry(_scores[m], left, right, length[left] + length[right], m));
+            if (revMerge is not null && _types[m] == PieceType.Unused)
+            {
+                revMerge[m] = (a, b);
+            }
+        }
+    }
+
+    private void Resegment(int symbol, List<int> ids, Dictionary<int, (int Left, int Right)> revMerge)
+    {
+        if (symbol >= 0 && symbol < VocabularySize && _types[symbol] == PieceType.Unused
+            && revMerge.TryGetValue(symbol, out var parts))
+        {
+            Resegment(parts.Left, ids, revMerge);
+            Resegment(parts.Right, ids, revMerge);
+        }
+        else
+        {
+            EmitSymbol(symbol, ids);
+        }
+    }
+
+    /// <summary>The whole text as one symbol sequence, user-defined pieces matched longest-first and frozen.</summary>
+    private void EncodeWholeText(ReadOnlySpan<byte> text, List<int> ids, EncoderScratch scratch)
+    {
+        // Normalize: dummy prefix, ' ' → '▁', invalid UTF-8 → U+FFFD per byte.
+        var chars = scratch.CodePoints(text.Length + 1);
+        var count = 0;
+        if (_addDummyPrefix)
+        {
+            chars[count++] = SpaceSymbol;
+        }
+
+        for (var i = 0; i < text.Length;)
+        {
+            var cp = DecodeUtf8(text[i..], out var length);
+            i += length;
+            chars[count++] = cp < 0 ? 0xFFFD : cp == ' ' ? SpaceSymbol : cp;
+        }
+
+        scratch.EnsureAgendaCapacity(count);
+        var symbols = scratch.WholeTextSymbols(count);
+        var frozen = scratch.Frozen;
+        var lengths = scratch.Lengths;
+        var n = 0;
+        for (var p = 0; p < count;)
+        {
+            var matched = 0;
+            var matchedId = -1;
+            if (_userDefinedByFirstChar.Count > 0 && _userDefinedByFirstChar.TryGetValue(chars[p], out var candidates))
+            {
+                foreach (var candidate in candidates)
+                {
+                    if (candidate.Length <= count - p && chars.AsSpan(p, candidate.Length).SequenceEqual(candidate))
+                    {
+                        matched = candidate.Length;
+                        matchedId = SymbolOfCodePoints(candidate);
+                        break;
+                    }
+                }
+            }
+
+            if (matched > 0)
+            {
+                symbols[n] = matchedId;
+                lengths[n] = matched;
+                frozen[n] = true;
+                p += matched;
+            }
+            else
+            {
+                var symbol = (GetChar(chars[p]) & SymbolMask) - 1;
+                symbols[n] = symbol >= 0 ? symbol : -chars[p] - 1;
+                lengths[n] = 1;
+                frozen[n] = false;
+                p++;
+            }
+
+            n++;
+        }
+
+        MergeWithAgenda(symbols, n, frozen, ids, scratch);
+    }
+
+    private int SymbolOfCodePoints(int[] codePoints)
+    {
+        var builder = new StringBuilder();
+        foreach (var cp in codePoints)
+        {
+            builder.Append(char.ConvertFromUtf32(cp));
+        }
+
+        return Array.IndexOf(_pieces, builder.ToString());
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EmitSymbol(int symbol, List<int> ids)
+    {
+        if ((uint)symbol < (uint)VocabularySize)
+        {
+            ids.Add(symbol);
+        }
+        else
+        {
+            EmitChar(symbol >= 0 ? _pseudoCodePoints[symbol - VocabularySize] : -symbol - 1, ids);
+        }
+    }
+
+    /// <summary>A character that is no mergeable piece: a reserved piece of that text, else byte fallback, else unk.</summary>
+    private void EmitChar(int cp, List<int> ids)
+    {
+        if (_reservedSingleChars.Count > 0 && _reservedSingleChars.TryGetValue(cp, out var reserved)
+            && _types[reserved] != PieceType.Unknown)
+        {
+            ids.Add(reserved);
+            return;
+        }
+
+        if (!_byteFallback)
+        {
+            ids.Add(UnkId);
+            return;
+        }
+
+        Span<byte> utf8 = stackalloc byte[4];
+        var length = new Rune(cp).EncodeToUtf8(utf8);
+        for (var i = 0; i < length; i++)
+        {
+            ids.Add(_byteIds[utf8[i]]);
+        }
+    }
+
+    private struct ChunkState
+    {
+        public int[] Symbols;
+        public int Count;
+        public ulong Hash;
+        public int LastChar;
+    }
+}
