@@ -203,7 +203,7 @@ internal static class Cli
 
         var p = result.Pack;
         o.WriteLine(FormattableString.Invariant($"tokens planned {p.TokensIn:N0}; tail: {p.TailDroppedTokens:N0} dropped, {p.TailPaddedTokens:N0} padded"));
-        o.WriteLine(FormattableString.Invariant($"tokenized this run: {progress.Documents:N0} documents, {progress.Tokens:N0} tokens (the rest came from the cache)"));
+        o.WriteLine(FormattableString.Invariant($"tokenized this run: {progress.Documents:N0} documents, {progress.Tokens:N0} tokens before separators (files already in the cache are not counted)"));
         o.WriteLine("manifest: " + result.ManifestPath);
     }
 

@@ -78,7 +78,7 @@ public static class BuildPipeline
             for (var f = 0; f < resolved[s].Files.Count; f++)
             {
                 totals.Add(entries[s][f].Counts);
-                files.Add((DisplayPath(spec, resolved[s].Files[f]), entries[s][f].Counts));
+                files.Add((DisplayPath(spec, spec.Sources[s], resolved[s].Files[f]), entries[s][f].Counts));
             }
 
             var rejected = totals.RejectedTotal;
@@ -116,7 +116,7 @@ public static class BuildPipeline
             PadId = padId,
             VocabularySize = tokenizer.VocabularySize,
             SourceNames = spec.Sources.Select(s => s.Name).ToList(),
-            FilePaths = resolved.Select(r => (IReadOnlyList<string>)r.Files.Select(f => DisplayPath(spec, f)).ToList()).ToList(),
+            FilePaths = resolved.Select((r, s) => (IReadOnlyList<string>)r.Files.Select(f => DisplayPath(spec, spec.Sources[s], f)).ToList()).ToList(),
             Caches = entries,
             StageNames = spec.Stages.Select(s => s.Name).ToList(),
             SpecHash = spec.SpecHash,
@@ -147,11 +147,16 @@ public static class BuildPipeline
         return new BuildResult(spec, layout, summaries, pack, layout.ManifestPath);
     }
 
-    /// <summary>Where a file is recorded in sidecars and the manifest: relative to the spec's folder, '/'-separated.</summary>
-    public static string DisplayPath(BuildSpec spec, string file)
+    /// <summary>
+    /// Where a file is recorded in sidecars and the manifest, '/'-separated: relative to the source's root
+    /// for presets (e.g. <c>train/chunk1/example_train_0.jsonl.zst</c>), else relative to the spec's folder.
+    /// </summary>
+    public static string DisplayPath(BuildSpec spec, MixtureSourceSpec source, string file)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        return Path.GetRelativePath(spec.SpecDirectory, file).Replace('\\', '/');
+        ArgumentNullException.ThrowIfNull(source);
+        var baseDir = source.Reader.Root is { } root ? Path.GetFullPath(Path.Combine(spec.SpecDirectory, root)) : spec.SpecDirectory;
+        return Path.GetRelativePath(baseDir, file).Replace('\\', '/');
     }
 
     private static void PrepareOutput(OutputLayout layout)

@@ -9,6 +9,12 @@ public static class RepoPaths
     /// <summary><c>RepoRoot/../shared</c>.</summary>
     public static string SharedDir { get; } = Path.GetFullPath(Path.Combine(RepoRoot, "..", "shared"));
 
+    /// <summary>The real Llama 2 tokenizer model in ../shared.</summary>
+    public static string Llama2Model { get; } = Path.Combine(SharedDir, "tokenizers", "llama2", "tokenizer.model");
+
+    /// <summary>The demo's own small SentencePiece model, shipped in the repo.</summary>
+    public static string DemoModel { get; } = Path.Combine(RepoRoot, "mixtures", "demo", "tokenizer.model");
+
     private static string FindRepoRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);

@@ -3,6 +3,7 @@ using System.Text.Json.Nodes;
 using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Pipeline;
 using TinyLlama.Data.Shards;
+using TinyLlama.Data.Tests.Shards;
 using TinyLlama.Data.Tests.Infrastructure;
 
 namespace TinyLlama.Data.Tests.Pipeline;
