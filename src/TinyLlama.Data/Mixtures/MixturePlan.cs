@@ -16,8 +16,16 @@ public sealed record SourcePlan(
     double PlannedTokens,
     double Epochs)
 {
-    /// <summary>True when the planned tokens fit within the source's cap.</summary>
-    public bool Feasible => PlannedTokens <= CapacityTokens;
+    /// <summary>Slack for floating-point rounding of the target's integral (well above it for streams up to 1e13 tokens).</summary>
+    public const double RoundingTolerance = 0.01;
+
+    /// <summary>
+    /// True when the planned tokens fit within the source's cap (up to <see cref="RoundingTolerance"/>: weights
+    /// proportional to the capacities must fit exactly).
+    /// </summary>
+    public bool Feasible => Fits(PlannedTokens, CapacityTokens);
+
+    internal static bool Fits(double planned, long capacity) => planned <= capacity + RoundingTolerance;
 }
 
 /// <summary>One stage of the plan: its token range <c>[Start, End)</c> and the planned tokens of each source in it.</summary>

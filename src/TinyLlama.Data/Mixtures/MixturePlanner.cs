@@ -73,7 +73,7 @@ public static class MixturePlanner
             var fits = true;
             for (var i = 0; i < sources.Count && fits; i++)
             {
-                fits = target.Integral(i, budget) <= Capacity(sources[i].Tokens, sources[i].MaxEpochs);
+                fits = SourcePlan.Fits(target.Integral(i, budget), Capacity(sources[i].Tokens, sources[i].MaxEpochs));
             }
 
             if (fits)
@@ -128,7 +128,7 @@ public static class MixturePlanner
                     ? string.Create(CultureInfo.InvariantCulture,
                         $"source '{size.Name}' is empty but the mixture asks for {Human(planned)} tokens ({Math.Ceiling(planned):N0}) of it")
                     : string.Create(CultureInfo.InvariantCulture,
-                        $"source '{size.Name}' needs {epochs:0.00##} epochs ({Human(planned)} tokens of {Human(size.Tokens)}) but max_epochs is {size.MaxEpochs:0.####}: the mixture asks for {Math.Ceiling(planned):N0} tokens and the cap allows {capacity:N0}"));
+                        $"source '{size.Name}' needs {epochs:0.###} epochs ({Human(planned)} tokens of {Human(size.Tokens)}) but max_epochs is {size.MaxEpochs:0.####}: the mixture asks for {Math.Ceiling(planned):N0} tokens and the cap allows {capacity:N0}"));
             }
         }
 
