@@ -4,6 +4,7 @@ using System.Text.Json.Nodes;
 using Microsoft.Win32.SafeHandles;
 using TinyLlama.Data.Cache;
 using TinyLlama.Data.Errors;
+using TinyLlama.Data.Mixtures;
 using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Pipeline;
 using TinyLlama.Data.Shards;
@@ -69,6 +70,7 @@ public sealed class ShardPacker : IDisposable
     private readonly List<ShardInfo> _shards = [];
     private readonly List<Span> _spans = [];
     private long _fill;
+    private IUnitPlan? _plan;
     private long _tokensIn;
 
     public ShardPacker(PackContext context)
@@ -82,10 +84,11 @@ public sealed class ShardPacker : IDisposable
 
     public BuildProgress? Progress { get; init; }
 
-    public PackResult Pack(IEnumerable<PackUnit> units, CancellationToken cancellationToken)
+    public PackResult Pack(IUnitPlan plan, CancellationToken cancellationToken)
     {
-        ArgumentNullException.ThrowIfNull(units);
-        foreach (var unit in units)
+        ArgumentNullException.ThrowIfNull(plan);
+        _plan = plan;
+        foreach (var unit in plan.Units(_ctx.ChunkSize))
         {
             cancellationToken.ThrowIfCancellationRequested();
             Add(unit);
@@ -123,7 +126,17 @@ public sealed class ShardPacker : IDisposable
         {
             var take = Math.Min(unit.End - start, _ctx.ChunkSize - _fill);
             var cache = _ctx.Caches[unit.Source][unit.File];
-            _spans.Add(new Span(_fill, unit, cache.Records[unit.Document], start, start + take, _ctx.Framing.FramedLength(cache.DocumentTokens[unit.Document])));
+            if (_spans.Count > 0 && _spans[^1] is var last && last.Unit.Source == unit.Source && last.Unit.File == unit.File
+                && last.Unit.Document == unit.Document && last.Unit.Epoch == unit.Epoch && last.Unit.Stage == unit.Stage && last.End == start)
+            {
+                // The next unit of the same document, right after the previous one: one span.
+                _spans[^1] = last with { End = start + take };
+            }
+            else
+            {
+                _spans.Add(new Span(_fill, unit, cache.Records[unit.Document], start, start + take, _ctx.Framing.FramedLength(cache.DocumentTokens[unit.Document])));
+            }
+
             CopyFramed(unit, cache, start, take);
             _fill += take;
             start += take;
@@ -303,6 +316,7 @@ public sealed class ShardPacker : IDisposable
             ["files"] = files,
             ["span_fields"] = new JsonArray([.. SpanFields.Select(n => (JsonNode?)n)]),
             ["spans"] = spans,
+            ["scheduler_state"] = StateJson(_plan?.StateAtShardStart(index)),
         };
         AtomicFile.WriteAllBytes(_ctx.Layout.SidecarPath(name), CanonicalJson.SerializeToUtf8(sidecar));
         _shards.Add(new ShardInfo(name, sha, bySourceDict, bos, eos, pad));
@@ -310,6 +324,19 @@ public sealed class ShardPacker : IDisposable
         _spans.Clear();
         _fill = 0;
     }
+
+    private static JsonObject? StateJson(SchedulerState? state) => state is null ? null : new JsonObject
+    {
+        ["position"] = state.Position,
+        ["in_flight"] = state.InFlight,
+        ["sources"] = new JsonArray([.. state.Sources.Select(c => (JsonNode?)new JsonObject
+        {
+            ["epoch"] = c.Epoch,
+            ["index"] = c.Index,
+            ["offset"] = c.Offset,
+            ["emitted"] = c.Emitted,
+        })]),
+    };
 
     private void CloseHandles()
     {

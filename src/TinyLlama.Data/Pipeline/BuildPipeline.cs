@@ -98,7 +98,7 @@ public static class BuildPipeline
             spec.Sources[s].Name,
             entries[s].Select(e => e.DocumentTokens).ToList(),
             framing)).ToList();
-        var plan = PlanFactory.Create(spec, planned);
+        var plan = new ScheduledPlan(spec, planned);
         progress.SetShardsTotal(spec.Output.Tail == TailPolicy.Drop
             ? plan.TotalTokens / spec.Output.ChunkSize
             : (plan.TotalTokens + spec.Output.ChunkSize - 1) / spec.Output.ChunkSize);
@@ -125,7 +125,7 @@ public static class BuildPipeline
         PackResult pack;
         using (var packer = new ShardPacker(context) { Progress = progress })
         {
-            pack = packer.Pack(plan.Units(), cancellationToken);
+            pack = packer.Pack(plan, cancellationToken);
         }
 
         var inShards = pack.Shards.Sum(s => s.TokensBySource.Values.Sum()) + pack.Shards.Sum(s => s.Pad);

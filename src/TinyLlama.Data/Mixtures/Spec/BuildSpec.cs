@@ -2,16 +2,6 @@ using TinyLlama.Data.Readers;
 
 namespace TinyLlama.Data.Mixtures.Spec;
 
-/// <summary>The order in which a source's documents are drawn.</summary>
-public enum DocumentOrder
-{
-    /// <summary>A seeded permutation of the source's documents, new each epoch (the default for mixtures).</summary>
-    Shuffled,
-
-    /// <summary>Files in sorted order, documents in file order (TinyLlama's own preparation scripts).</summary>
-    Sequential,
-}
-
 /// <summary>How documents are framed with control tokens before packing.</summary>
 public enum SeparatorPolicy
 {
@@ -42,7 +32,7 @@ public sealed record MixtureSourceSpec
 
     public string Name => Reader.Name;
 
-    public DocumentOrder Order { get; init; } = DocumentOrder.Shuffled;
+    public SourceOrder Order { get; init; } = SourceOrder.Shuffled;
 
     /// <summary>How many passes over the source the build may make (repetition cap).</summary>
     public double MaxEpochs { get; init; } = 1;

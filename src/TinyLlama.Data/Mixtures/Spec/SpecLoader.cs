@@ -29,10 +29,10 @@ public static class SpecLoader
         ["pad"] = TailPolicy.Pad,
     };
 
-    private static readonly Dictionary<string, DocumentOrder> Orders = new(StringComparer.Ordinal)
+    private static readonly Dictionary<string, SourceOrder> Orders = new(StringComparer.Ordinal)
     {
-        ["shuffled"] = DocumentOrder.Shuffled,
-        ["sequential"] = DocumentOrder.Sequential,
+        ["shuffled"] = SourceOrder.Shuffled,
+        ["sequential"] = SourceOrder.Sequential,
     };
 
     private static readonly Dictionary<string, BadRecordPolicy> BadPolicies = new(StringComparer.Ordinal)
@@ -285,7 +285,7 @@ public static class SpecLoader
         var source = new MixtureSourceSpec
         {
             Reader = reader,
-            Order = m.Enum("order", DocumentOrder.Shuffled, Orders),
+            Order = m.Enum("order", SourceOrder.Shuffled, Orders),
             MaxEpochs = maxEpochs,
             DeclaredTokens = m.Tokens("declared_tokens"),
             DeclaredDocuments = m.Tokens("declared_documents"),
@@ -488,7 +488,7 @@ public static class SpecLoader
                 ["on_bad_record"] = r.OnBadRecord == BadRecordPolicy.Fail ? "fail" : "skip",
                 ["max_bad_records"] = r.MaxBadRecords,
                 ["on_invalid_text"] = r.OnInvalidText == InvalidTextPolicy.Replace ? "replace" : "reject",
-                ["order"] = s.Order == DocumentOrder.Shuffled ? "shuffled" : "sequential",
+                ["order"] = s.Order == SourceOrder.Shuffled ? "shuffled" : "sequential",
                 ["max_epochs"] = s.MaxEpochs,
                 ["declared_tokens"] = s.DeclaredTokens,
                 ["declared_documents"] = s.DeclaredDocuments,
