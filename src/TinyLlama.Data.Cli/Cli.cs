@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json.Nodes;
+using TinyLlama.Data.Cache;
 using TinyLlama.Data.Errors;
 using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Pipeline;
@@ -20,6 +21,7 @@ internal static class Cli
     {
         var root = new RootCommand("Builds TinyLlama-style pretraining token streams: corpora → exact Llama 2 tokens → LITPKDS shards.");
         root.Subcommands.Add(BuildCommand());
+        root.Subcommands.Add(PlanCommand());
         root.Subcommands.Add(VerifyCommand());
         root.Subcommands.Add(DemoCorporaCommand());
         using var cts = new CancellationTokenSource();
@@ -82,6 +84,43 @@ internal static class Cli
             }
 
             return report is { Ok: false } ? ExitCodes.VerifyFailed : ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command PlanCommand()
+    {
+        var spec = new Argument<string>("spec") { Description = "The build spec." };
+        var cache = new Option<string?>("--cache") { Description = "Plan from the token caches in this folder (when the spec declares no sizes)." };
+        var output = new Option<string?>("--out", "-o") { Description = "Plan from the token caches of this build folder (OUT/cache)." };
+        var json = new Option<bool>("--json") { Description = "Print the plan as JSON." };
+        var command = new Command("plan", "Show tokens per source per stage, epochs against caps, shards, disk and trainer checks — before any heavy work. Exit 5 when infeasible.") { spec, cache, output, json };
+        command.SetAction((parse, _) => Guard(() =>
+        {
+            var loaded = SpecLoader.Load(parse.GetValue(spec)!);
+            var tokenizer = SentencePieceTokenizer.Load(loaded.TokenizerPath);
+            BuildPlanReport report;
+            if (BuildPlanner.DeclaredSizes(loaded) is { } declared && parse.GetValue(cache) is null && parse.GetValue(output) is null)
+            {
+                report = BuildPlanner.Plan(loaded, declared, tokenizer.VocabularySize, "declared sizes in the spec");
+            }
+            else
+            {
+                var dir = parse.GetValue(cache) ?? (parse.GetValue(output) is { } o ? new OutputLayout(o, loaded.Output.Prefix).DefaultCacheDirectory : null)
+                    ?? throw new PlanException("the spec does not declare every source's size (declared_tokens); give --cache DIR or --out DIR of a build that tokenized them");
+                report = BuildPlanner.Plan(loaded, BuildPlanner.CachedSizes(loaded, new TokenCache(dir, tokenizer)), tokenizer.VocabularySize, "token caches in " + dir);
+            }
+
+            if (parse.GetValue(json))
+            {
+                Console.Out.Write(CanonicalJson.Serialize(report.ToJson()));
+            }
+            else
+            {
+                PlanPrinter.Print(report, Console.Out);
+            }
+
+            return report.Plan.IsFeasible ? ExitCodes.Ok : ExitCodes.Infeasible;
         }));
         return command;
     }

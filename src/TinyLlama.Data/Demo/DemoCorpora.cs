@@ -19,10 +19,12 @@ public static class DemoCorpora
     private static readonly JsonSerializerOptions Ascii = new() { Encoder = JavaScriptEncoder.Default };
     private static readonly JsonSerializerOptions Raw = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    // Shares of documents per RedPajama set: every set, GitHub included (the preset filters it out), with
+    // enough documents of the small sets that each appears throughout the demo's stream.
     private static readonly (string Set, int Weight)[] SlimPajamaSets =
     [
-        ("RedPajamaCommonCrawl", 52), ("RedPajamaC4", 27), ("RedPajamaGithub", 5), ("RedPajamaBook", 4),
-        ("RedPajamaArXiv", 5), ("RedPajamaWikipedia", 4), ("RedPajamaStackExchange", 3),
+        ("RedPajamaCommonCrawl", 35), ("RedPajamaC4", 22), ("RedPajamaGithub", 5), ("RedPajamaBook", 8),
+        ("RedPajamaArXiv", 10), ("RedPajamaWikipedia", 10), ("RedPajamaStackExchange", 10),
     ];
 
     /// <summary>Writes the corpora under <paramref name="root"/>: slimpajama/, starcoderdata/, proof-pile/, skypile/.</summary>
@@ -41,7 +43,7 @@ public static class DemoCorpora
 
     private static void WriteSlimPajama(string dir, SplitMix64 rng)
     {
-        var files = new[] { ("train/chunk1/example_train_0.jsonl.zst", 240), ("train/chunk1/example_train_1.jsonl.zst", 200), ("train/chunk2/example_train_0.jsonl.zst", 160) };
+        var files = new[] { ("train/chunk1/example_train_0.jsonl.zst", 900), ("train/chunk1/example_train_1.jsonl.zst", 700), ("train/chunk2/example_train_0.jsonl.zst", 400) };
         foreach (var (name, docs) in files)
         {
             var sb = new StringBuilder();
@@ -52,7 +54,7 @@ public static class DemoCorpora
                 {
                     "RedPajamaGithub" => Document(rng, DemoText.Code, 2, 8, "\n"),
                     "RedPajamaArXiv" => Document(rng, DemoText.Math, 3, 12, "\n\n"),
-                    "RedPajamaBook" => Document(rng, DemoText.Prose, 60, 400, " "),
+                    "RedPajamaBook" => Document(rng, DemoText.Prose, 20, 80, " "),
                     "RedPajamaStackExchange" => "Q: " + Document(rng, DemoText.Prose, 1, 3, " ") + "\n\nA: " + Document(rng, DemoText.Math, 1, 4, "\n"),
                     _ => Document(rng, DemoText.Prose, 2, 30, rng.Next(4) == 0 ? "\n" : " "),
                 };
@@ -70,7 +72,7 @@ public static class DemoCorpora
 
     private static void WriteStarCoder(string dir, SplitMix64 rng)
     {
-        var languages = new[] { ("python", 0, 60), ("c", 2, 50), ("csharp", 1, 40) };
+        var languages = new[] { ("python", 0, 240), ("c", 2, 200), ("csharp", 1, 160) };
         foreach (var (language, offset, rows) in languages)
         {
             var paths = new string[rows];
@@ -85,7 +87,7 @@ public static class DemoCorpora
                 stars[i] = i % 5 == 0 ? null : rng.Next(5000);
                 ids[i] = FormattableString.Invariant($"{offset}{i}");
                 var parts = new List<string>();
-                var n = 1 + rng.Next(6);
+                var n = 1 + rng.Next(3);
                 for (var k = 0; k < n; k++)
                 {
                     parts.Add(DemoText.Code[(offset + (3 * rng.Next(4))) % DemoText.Code.Length]);

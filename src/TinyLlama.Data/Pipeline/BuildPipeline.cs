@@ -52,12 +52,21 @@ public static class BuildPipeline
             throw new SpecException(spec.SpecPath, 0, 0, FormattableString.Invariant($"output.pad_id {padId} is not an id of the tokenizer (0..{tokenizer.VocabularySize - 1})"));
         }
 
+        // A plan from declared sizes fails before any heavy work.
+        if (BuildPlanner.DeclaredSizes(spec) is { } declared)
+        {
+            BuildPlanner.Plan(spec, declared, tokenizer.VocabularySize, "declared").Plan.ThrowIfInfeasible();
+        }
+
         var cache = new TokenCache(options.CacheDirectory ?? layout.DefaultCacheDirectory, tokenizer);
         AtomicFile.RemoveStaleTempFiles(cache.Directory);
 
         // 1. Resolve and tokenize.
         progress.Phase = "tokenize";
-        var resolved = spec.Sources.Select(s => SourceResolver.Resolve(s.Reader, spec.SpecDirectory)).ToList();
+        // A source no stage gives weight is not read at all (a variant may leave out a corpus it does not have).
+        var resolved = spec.Sources.Select(s => BuildPlanner.IsUsed(spec, s.Name)
+            ? SourceResolver.Resolve(s.Reader, spec.SpecDirectory)
+            : new ResolvedSource(s.Reader, [], new ReaderOptions())).ToList();
         foreach (var file in resolved.SelectMany(r => r.Files))
         {
             progress.AddInputTotal(new FileInfo(file).Length);
