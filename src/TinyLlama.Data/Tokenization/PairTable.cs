@@ -3,13 +3,18 @@ namespace TinyLlama.Data.Tokenization;
 /// <summary>
 /// The merge rules of a BPE vocabulary as a read-only open-addressing hash table:
 /// (left symbol, right symbol) → the vocabulary id of their concatenation, when that is a mergeable piece.
+/// One 64-bit slot holds the whole entry (left: 21 bits, right: 21 bits, merged id: 22 bits), so a lookup
+/// touches one cache line; the table is kept at most half full.
 /// </summary>
 internal sealed class PairTable
 {
-    private const ulong Empty = ulong.MaxValue;
+    /// <summary>Symbols must be below this; larger vocabularies are refused at load.</summary>
+    public const int MaxSymbols = (1 << 21) - 1;
 
-    private readonly ulong[] _keys;
-    private readonly int[] _values;
+    private const ulong Empty = ulong.MaxValue;
+    private const ulong ValueMask = (1UL << 22) - 1;
+
+    private readonly ulong[] _slots;
     private readonly int _shift;
 
     public PairTable(IReadOnlyCollection<KeyValuePair<(int Left, int Right), int>> pairs)
@@ -21,20 +26,18 @@ internal sealed class PairTable
         }
 
         _shift = 64 - System.Numerics.BitOperations.Log2((uint)capacity);
-        _keys = new ulong[capacity];
-        _values = new int[capacity];
-        Array.Fill(_keys, Empty);
+        _slots = new ulong[capacity];
+        Array.Fill(_slots, Empty);
         foreach (var (pair, merged) in pairs)
         {
             var key = Key(pair.Left, pair.Right);
             var slot = Slot(key);
-            while (_keys[slot] != Empty)
+            while (_slots[slot] != Empty)
             {
                 slot = (slot + 1) & (capacity - 1);
             }
 
-            _keys[slot] = key;
-            _values[slot] = merged;
+            _slots[slot] = key | (uint)merged;
         }
     }
 
@@ -42,18 +45,18 @@ internal sealed class PairTable
     public int Find(int left, int right)
     {
         var key = Key(left, right);
-        var keys = _keys;
-        var mask = keys.Length - 1;
+        var slots = _slots;
+        var mask = slots.Length - 1;
         var slot = Slot(key);
         while (true)
         {
-            var k = keys[slot];
-            if (k == key)
+            var entry = slots[slot];
+            if ((entry & ~ValueMask) == key)
             {
-                return _values[slot];
+                return (int)(entry & ValueMask);
             }
 
-            if (k == Empty)
+            if (entry == Empty)
             {
                 return -1;
             }
@@ -62,7 +65,7 @@ internal sealed class PairTable
         }
     }
 
-    private static ulong Key(int left, int right) => ((ulong)(uint)left << 32) | (uint)right;
+    private static ulong Key(int left, int right) => ((ulong)(uint)left << 43) | ((ulong)(uint)right << 22);
 
     private int Slot(ulong key) => (int)((key * 0x9E3779B97F4A7C15UL) >> _shift);
 }

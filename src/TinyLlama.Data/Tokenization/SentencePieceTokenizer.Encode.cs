@@ -35,6 +35,7 @@ public sealed partial class SentencePieceTokenizer
             return;
         }
 
+        var start = ids.Count;
         var scratch = Scratch();
         if (_fastPath)
         {
@@ -45,6 +46,7 @@ public sealed partial class SentencePieceTokenizer
             EncodeWholeText(utf8Text, ids, scratch);
         }
 
+        CollapseUnknownRuns(ids, start);
         scratch.ReleaseLargeBuffers();
     }
 
@@ -53,8 +55,38 @@ public sealed partial class SentencePieceTokenizer
     {
         if (!utf8Text.IsEmpty)
         {
+            var start = ids.Count;
             EncodeWholeText(utf8Text, ids, Scratch());
+            CollapseUnknownRuns(ids, start);
         }
+    }
+
+    /// <summary>
+    /// Without byte fallback, sentencepiece merges a run of adjacent unknown symbols into one unk piece
+    /// (sentencepiece_processor.cc, "Merges continuous run of unknown pieces"). Unknown symbols are the only
+    /// source of the unk id, so that is: no unk id right after an unk id among the ids of this call.
+    /// Done after the fact so that cached chunks stay independent of what precedes them.
+    /// </summary>
+    private void CollapseUnknownRuns(List<int> ids, int start)
+    {
+        if (_byteFallback)
+        {
+            return;
+        }
+
+        var span = CollectionsMarshal.AsSpan(ids);
+        var write = start;
+        for (var read = start; read < span.Length; read++)
+        {
+            if (span[read] == UnkId && write > start && span[write - 1] == UnkId)
+            {
+                continue;
+            }
+
+            span[write++] = span[read];
+        }
+
+        ids.RemoveRange(write, ids.Count - write);
     }
 
     /// <summary>

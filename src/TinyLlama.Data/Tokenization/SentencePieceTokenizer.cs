@@ -194,6 +194,10 @@ public sealed partial class SentencePieceTokenizer
         }
 
         _pseudoCodePoints = [.. pseudo];
+        if (v + pseudo.Count >= PairTable.MaxSymbols)
+        {
+            throw Refuse(modelPath, FormattableString.Invariant($"the vocabulary is too large ({v} pieces)"));
+        }
 
         // Merge rules: every split of every multi-character mergeable piece into two symbols.
         var pairs = new Dictionary<(int Left, int Right), int>();

@@ -3,11 +3,13 @@
 Run with /usr/bin/python3 (the interpreter Debian's packages install into).
 
   sentencepiece_oracle.py encode MODEL IN OUT
-      IN: JSON lines {"text": ...}; OUT: one line per text, its ids separated by spaces.
+      IN: JSON lines, each {"text": str} or {"b64": base64 of raw bytes, passed to sentencepiece as bytes
+      (so invalid UTF-8 reaches it unchanged)}; OUT: one line per input, its ids separated by spaces.
   sentencepiece_oracle.py corpus MODEL OUT FILE...
       Reads every record of FILE... (*.jsonl, *.jsonl.zst, *.jsonl.gz; field "text"), replaces lone
       surrogates by U+FFFD, and writes JSON lines {"file", "record", "text", "ids"} (ASCII-escaped).
 """
+import base64
 import gzip
 import io
 import json
@@ -40,7 +42,8 @@ def main():
     sp = spm.SentencePieceProcessor(model_file=model)
     if mode == 'encode':
         with open(sys.argv[3], 'r', encoding='utf-8') as f:
-            texts = [json.loads(line)['text'] for line in f]
+            rows = [json.loads(line) for line in f]
+        texts = [r['text'] if 'text' in r else base64.b64decode(r['b64']) for r in rows]
         ids = sp.encode(texts)
         with open(sys.argv[4], 'w', encoding='ascii') as out:
             for row in ids:
