@@ -22,6 +22,9 @@ internal static class Cli
         var root = new RootCommand("Builds TinyLlama-style pretraining token streams: corpora → exact Llama 2 tokens → LITPKDS shards.");
         root.Subcommands.Add(BuildCommand());
         root.Subcommands.Add(PlanCommand());
+        root.Subcommands.Add(StepCommand("tokenize", "Step 1 of a distributed build: tokenize this worker's input files into the token cache."));
+        root.Subcommands.Add(StepCommand("pack", "Step 2 of a distributed build: write this worker's range of shards (after every tokenize worker has finished)."));
+        root.Subcommands.Add(FinalizeCommand());
         root.Subcommands.Add(VerifyCommand());
         root.Subcommands.Add(DemoCorporaCommand());
         using var cts = new CancellationTokenSource();
@@ -84,6 +87,79 @@ internal static class Cli
             }
 
             return report is { Ok: false } ? ExitCodes.VerifyFailed : ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Option<int?> WorkerIndexOption() => new("--worker-index")
+    {
+        Description = "This worker's index (default: SLURM_ARRAY_TASK_ID, else JOB_COMPLETION_INDEX).",
+    };
+
+    private static Option<int?> WorkerCountOption() => new("--worker-count")
+    {
+        Description = "How many workers share the step (default: SLURM_ARRAY_TASK_COUNT).",
+    };
+
+    private static Command StepCommand(string name, string description)
+    {
+        var spec = new Argument<string>("spec") { Description = "The build spec." };
+        var output = new Option<string>("--out", "-o") { Description = "The build's output folder (shared by all workers).", Required = true };
+        var cache = new Option<string?>("--cache") { Description = "Token cache folder (default OUT/cache)." };
+        var threads = new Option<int>("--threads") { Description = "Threads in this worker.", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var index = WorkerIndexOption();
+        var count = WorkerCountOption();
+        var command = new Command(name, description) { spec, output, cache, threads, index, count };
+        command.SetAction((parse, ct) => Guard(() =>
+        {
+            var loaded = SpecLoader.Load(parse.GetValue(spec)!);
+            var options = new BuildOptions
+            {
+                OutputDirectory = parse.GetValue(output)!,
+                CacheDirectory = parse.GetValue(cache),
+                Threads = parse.GetValue(threads),
+                Worker = WorkerSlice.Resolve(parse.GetValue(index), parse.GetValue(count), Environment.GetEnvironmentVariable),
+            };
+            var progress = new BuildProgress();
+            StepResult result;
+            using (new ProgressRenderer(progress, Console.Error))
+            {
+                result = name == "tokenize"
+                    ? BuildPipeline.Tokenize(loaded, options, progress, ct)
+                    : BuildPipeline.Pack(loaded, options, progress, ct);
+            }
+
+            Console.Out.WriteLine(FormattableString.Invariant(
+                $"{name}, {result.Worker}: {result.Units:N0} {(name == "tokenize" ? "files" : "shards")}, {result.UnitsDone:N0} done now, {result.UnitsKept:N0} already complete"));
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    private static Command FinalizeCommand()
+    {
+        var spec = new Argument<string>("spec") { Description = "The build spec." };
+        var output = new Option<string>("--out", "-o") { Description = "The build's output folder.", Required = true };
+        var cache = new Option<string?>("--cache") { Description = "Token cache folder (default OUT/cache)." };
+        var json = new Option<bool>("--json") { Description = "Print the manifest (without the spec) as JSON." };
+        var command = new Command("finalize", "Step 3 of a distributed build: check every file is tokenized and every shard written, then write the manifest.") { spec, output, cache, json };
+        command.SetAction((parse, ct) => Guard(() =>
+        {
+            var loaded = SpecLoader.Load(parse.GetValue(spec)!);
+            var progress = new BuildProgress();
+            var result = BuildPipeline.Finalize(loaded, new BuildOptions { OutputDirectory = parse.GetValue(output)!, CacheDirectory = parse.GetValue(cache) }, progress, ct);
+            if (parse.GetValue(json))
+            {
+                var summary = JsonNode.Parse(File.ReadAllText(result.ManifestPath))!.AsObject();
+                summary.Remove("spec");
+                Console.Out.Write(CanonicalJson.Serialize(summary));
+            }
+            else
+            {
+                PrintSummary(result, progress);
+            }
+
+            return ExitCodes.Ok;
         }));
         return command;
     }
@@ -218,7 +294,7 @@ internal static class Cli
     private static void PrintSummary(BuildResult result, BuildProgress progress)
     {
         var o = Console.Out;
-        o.WriteLine(FormattableString.Invariant($"built {result.Pack.Shards.Count} shards in {result.Layout.Directory}"));
+        o.WriteLine(FormattableString.Invariant($"built {result.Pack.Shards.Count} shards in {result.Layout.Directory} ({result.ShardsWritten} written now, {result.Pack.Shards.Count - result.ShardsWritten} kept from an earlier run)"));
         o.WriteLine(FormattableString.Invariant($"{"source",-16} {"read",10} {"used",10} {"empty",8} {"filtered",9} {"rejected",9} {"tokens",14} {"in shards",14}"));
         foreach (var s in result.Sources)
         {

@@ -51,12 +51,33 @@ public sealed record PackResult(IReadOnlyList<ShardInfo> Shards, long TokensIn, 
 
 public sealed record ShardInfo(string Name, string Sha256, IReadOnlyDictionary<string, long> TokensBySource, long Bos, long Eos, long Pad);
 
+/// <summary>What the packer does with one shard.</summary>
+public enum ShardAction
+{
+    /// <summary>Write it (temp file, then rename), replacing whatever is there.</summary>
+    Write,
+
+    /// <summary>Keep the shard and sidecar already there when they are exactly what would be written; else write.</summary>
+    Resume,
+
+    /// <summary>They must already be there, exactly as they would be written (the finalize step); else fail.</summary>
+    Check,
+
+    /// <summary>Another worker's shard: neither read nor write it.</summary>
+    Skip,
+}
+
 /// <summary>
 /// Writes the stream of <see cref="PackUnit"/>s into fixed-size LITPKDS shards: documents concatenated and
 /// split across shard boundaries, each shard written to a temp file and renamed when complete, with a
 /// sidecar describing every span inside it. The last partial shard is dropped or padded (the count is
 /// returned either way, never silent).
 /// </summary>
+/// <remarks>
+/// Spans are collected as units arrive; the tokens are copied from the caches only when a shard is
+/// flushed and only if it is to be written. So a resumed build checks and keeps finished shards without
+/// reading their tokens, and a worker walks past other workers' shards at the cost of the schedule alone.
+/// </remarks>
 public sealed class ShardPacker : IDisposable
 {
     /// <summary>The fields of each entry of a sidecar's <c>spans</c> array, in order.</summary>
@@ -70,6 +91,7 @@ public sealed class ShardPacker : IDisposable
     private readonly List<ShardInfo> _shards = [];
     private readonly List<Span> _spans = [];
     private long _fill;
+    private long _index;
     private IUnitPlan? _plan;
     private long _tokensIn;
 
@@ -83,6 +105,12 @@ public sealed class ShardPacker : IDisposable
     }
 
     public BuildProgress? Progress { get; init; }
+
+    /// <summary>What to do with shard k (default: write every shard).</summary>
+    public Func<long, ShardAction> ActionFor { get; init; } = _ => ShardAction.Write;
+
+    /// <summary>How many shards were written (not kept from an earlier run, not skipped).</summary>
+    public long ShardsWritten { get; private set; }
 
     public PackResult Pack(IUnitPlan plan, CancellationToken cancellationToken)
     {
@@ -105,11 +133,6 @@ public sealed class ShardPacker : IDisposable
             else
             {
                 padded = _ctx.ChunkSize - _fill;
-                for (var p = _fill; p < _ctx.ChunkSize; p++)
-                {
-                    Put(p, _ctx.PadId);
-                }
-
                 _fill = _ctx.ChunkSize;
                 Flush(padded);
             }
@@ -125,7 +148,6 @@ public sealed class ShardPacker : IDisposable
         while (start < unit.End)
         {
             var take = Math.Min(unit.End - start, _ctx.ChunkSize - _fill);
-            var cache = _ctx.Caches[unit.Source][unit.File];
             if (_spans.Count > 0 && _spans[^1] is var last && last.Unit.Source == unit.Source && last.Unit.File == unit.File
                 && last.Unit.Document == unit.Document && last.Unit.Epoch == unit.Epoch && last.Unit.Stage == unit.Stage && last.End == start)
             {
@@ -134,10 +156,10 @@ public sealed class ShardPacker : IDisposable
             }
             else
             {
+                var cache = _ctx.Caches[unit.Source][unit.File];
                 _spans.Add(new Span(_fill, unit, cache.Records[unit.Document], start, start + take, _ctx.Framing.FramedLength(cache.DocumentTokens[unit.Document])));
             }
 
-            CopyFramed(unit, cache, start, take);
             _fill += take;
             start += take;
             if (_fill == _ctx.ChunkSize)
@@ -147,13 +169,118 @@ public sealed class ShardPacker : IDisposable
         }
     }
 
-    /// <summary>Copies framed tokens [start, start + count) of the unit's document to the buffer at _fill.</summary>
-    private void CopyFramed(PackUnit unit, TokenCacheEntry cache, long start, long count)
+    private void Flush(long pad)
+    {
+        var index = _index++;
+        var action = ActionFor(index);
+        if (action == ShardAction.Skip)
+        {
+            _spans.Clear();
+            _fill = 0;
+            return;
+        }
+
+        var name = _ctx.Layout.ShardName(index);
+        var path = _ctx.Layout.ShardPath(index);
+        var sidecarPath = _ctx.Layout.SidecarPath(name);
+        var (bos, eos, bySource) = Count();
+        string? sha = null;
+        if (action is ShardAction.Resume or ShardAction.Check)
+        {
+            sha = ExistingMatches(index, name, path, sidecarPath, pad);
+            if (sha is null && action == ShardAction.Check)
+            {
+                throw new ShardException(name, -1, "missing, incomplete or not what this spec and these caches give: run the pack step for it (or build) again");
+            }
+        }
+
+        if (sha is null)
+        {
+            Materialize(pad);
+            sha = Convert.ToHexStringLower(SHA256.HashData(_buffer));
+            AtomicFile.WriteAllBytes(path, _buffer);
+            AtomicFile.WriteAllBytes(sidecarPath, CanonicalJson.SerializeToUtf8(Sidecar(index, name, sha, bos, eos, bySource, pad)));
+            ShardsWritten++;
+        }
+
+        var bySourceDict = new SortedDictionary<string, long>(StringComparer.Ordinal);
+        for (var i = 0; i < bySource.Length; i++)
+        {
+            bySourceDict[_ctx.SourceNames[i]] = bySource[i];
+        }
+
+        _shards.Add(new ShardInfo(name, sha, bySourceDict, bos, eos, pad));
+        Progress?.AddShard();
+        _spans.Clear();
+        _fill = 0;
+    }
+
+    /// <summary>The sha256 of the shard already on disk when it and its sidecar are exactly what this shard would be; else null.</summary>
+    private string? ExistingMatches(long index, string name, string path, string sidecarPath, long pad)
+    {
+        try
+        {
+            if (!File.Exists(path) || !File.Exists(sidecarPath) || new FileInfo(path).Length != _buffer.Length)
+            {
+                return null;
+            }
+
+            var existing = File.ReadAllBytes(sidecarPath);
+            if (JsonNode.Parse(existing)?["sha256"]?.GetValue<string>() is not { Length: 64 } sha)
+            {
+                return null;
+            }
+
+            var (bos, eos, bySource) = Count();
+            var expected = CanonicalJson.SerializeToUtf8(Sidecar(index, name, sha, bos, eos, bySource, pad));
+            if (!expected.AsSpan().SequenceEqual(existing))
+            {
+                return null;
+            }
+
+            return Hashing.Sha256File(path) == sha ? sha : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private (long Bos, long Eos, long[] BySource) Count()
+    {
+        long bos = 0, eos = 0;
+        var bySource = new long[_ctx.SourceNames.Count];
+        foreach (var s in _spans)
+        {
+            bySource[s.Unit.Source] += s.End - s.Start;
+            bos += _ctx.Framing.Bos && s.Start == 0 ? 1 : 0;
+            eos += _ctx.Framing.Eos && s.End == s.FramedLength ? 1 : 0;
+        }
+
+        return (bos, eos, bySource);
+    }
+
+    /// <summary>Copies every span's framed tokens from the caches into the buffer, then the padding.</summary>
+    private void Materialize(long pad)
+    {
+        foreach (var s in _spans)
+        {
+            CopyFramed(s.Unit, _ctx.Caches[s.Unit.Source][s.Unit.File], s.Offset, s.Start, s.End - s.Start);
+        }
+
+        for (var p = _ctx.ChunkSize - pad; p < _ctx.ChunkSize; p++)
+        {
+            Put(p, _ctx.PadId);
+        }
+    }
+
+    /// <summary>Copies framed tokens [start, start + count) of the unit's document to the buffer at <paramref name="at"/>.</summary>
+    private void CopyFramed(PackUnit unit, TokenCacheEntry cache, long at, long start, long count)
     {
         var framing = _ctx.Framing;
         long docTokens = cache.DocumentTokens[unit.Document];
         var framedLength = framing.FramedLength(docTokens);
-        var pos = _fill;
+        var pos = at;
         var end = start + count;
         var p = start;
         if (framing.Bos && p == 0 && p < end)
@@ -236,22 +363,13 @@ public sealed class ShardPacker : IDisposable
         }
     }
 
-    private void Flush(long pad)
+    private JsonObject Sidecar(long index, string name, string sha, long bos, long eos, long[] bySource, long pad)
     {
-        var index = _shards.Count;
-        var name = _ctx.Layout.ShardName(index);
-        var sha = Convert.ToHexStringLower(SHA256.HashData(_buffer));
-        AtomicFile.WriteAllBytes(_ctx.Layout.ShardPath(index), _buffer);
-
-        var bySource = new long[_ctx.SourceNames.Count];
-        long bos = 0;
-        long eos = 0;
         var spans = new JsonArray();
         var fileTable = new List<(int Source, int File)>();
         var fileIndex = new Dictionary<(int, int), int>();
         foreach (var s in _spans)
         {
-            bySource[s.Unit.Source] += s.End - s.Start;
             var key = (s.Unit.Source, s.Unit.File);
             if (!fileIndex.TryGetValue(key, out var fi))
             {
@@ -260,26 +378,13 @@ public sealed class ShardPacker : IDisposable
                 fileTable.Add(key);
             }
 
-            // Separator counts follow from the framed positions each span covers.
-            if (_ctx.Framing.Bos && s.Start == 0)
-            {
-                bos++;
-            }
-
-            if (_ctx.Framing.Eos && s.End == s.FramedLength)
-            {
-                eos++;
-            }
-
             spans.Add(new JsonArray(s.Offset, s.Unit.Source, fi, s.Record, s.Start, s.End, s.FramedLength, s.Unit.Epoch, s.Unit.Stage));
         }
 
         var tokensBySource = new JsonObject();
-        var bySourceDict = new SortedDictionary<string, long>(StringComparer.Ordinal);
         for (var i = 0; i < bySource.Length; i++)
         {
             tokensBySource[_ctx.SourceNames[i]] = bySource[i];
-            bySourceDict[_ctx.SourceNames[i]] = bySource[i];
         }
 
         var files = new JsonArray();
@@ -288,7 +393,7 @@ public sealed class ShardPacker : IDisposable
             files.Add(new JsonArray(_ctx.SourceNames[src], _ctx.FilePaths[src][file]));
         }
 
-        var sidecar = new JsonObject
+        return new JsonObject
         {
             ["format"] = "LITPKDS",
             ["shard"] = name,
@@ -318,11 +423,6 @@ public sealed class ShardPacker : IDisposable
             ["spans"] = spans,
             ["scheduler_state"] = StateJson(_plan?.StateAtShardStart(index)),
         };
-        AtomicFile.WriteAllBytes(_ctx.Layout.SidecarPath(name), CanonicalJson.SerializeToUtf8(sidecar));
-        _shards.Add(new ShardInfo(name, sha, bySourceDict, bos, eos, pad));
-        Progress?.AddShard();
-        _spans.Clear();
-        _fill = 0;
     }
 
     private static JsonObject? StateJson(SchedulerState? state) => state is null ? null : new JsonObject

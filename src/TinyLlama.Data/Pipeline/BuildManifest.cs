@@ -11,11 +11,10 @@ public static class BuildManifest
 {
     public const int Version = 1;
 
-    public static JsonObject Create(BuildSpec spec, SentencePieceTokenizer tokenizer, PackContext context, IReadOnlyList<SourceSummary> sources, PackResult pack)
+    public static JsonObject Create(BuildSpec spec, SentencePieceTokenizer tokenizer, long chunkSize, byte dtype, int padId, IReadOnlyList<SourceSummary> sources, PackResult pack)
     {
         ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(tokenizer);
-        ArgumentNullException.ThrowIfNull(context);
         ArgumentNullException.ThrowIfNull(sources);
         ArgumentNullException.ThrowIfNull(pack);
         var sourcesJson = new JsonObject();
@@ -74,11 +73,11 @@ public static class BuildManifest
             {
                 ["format"] = "LITPKDS",
                 ["prefix"] = spec.Output.Prefix,
-                ["chunk_size"] = context.ChunkSize,
-                ["dtype"] = LitPkdsFormat.DtypeName(context.Dtype),
+                ["chunk_size"] = chunkSize,
+                ["dtype"] = LitPkdsFormat.DtypeName(dtype),
                 ["separator"] = SpecLoader.SeparatorName(spec.Output.Separator),
                 ["tail"] = spec.Output.Tail == TailPolicy.Drop ? "drop" : "pad",
-                ["pad_id"] = context.PadId,
+                ["pad_id"] = padId,
                 ["tokens_planned"] = pack.TokensIn,
                 ["tail_dropped_tokens"] = pack.TailDroppedTokens,
                 ["tail_padded_tokens"] = pack.TailPaddedTokens,

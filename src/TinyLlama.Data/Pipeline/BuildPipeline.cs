@@ -1,4 +1,4 @@
-using System.Text.Json.Nodes;
+using System.Globalization;
 using TinyLlama.Data.Cache;
 using TinyLlama.Data.Errors;
 using TinyLlama.Data.Mixtures.Spec;
@@ -19,6 +19,9 @@ public sealed record BuildOptions
 
     /// <summary>Tokenizer threads; the output is byte-identical whatever the number.</summary>
     public int Threads { get; init; } = Environment.ProcessorCount;
+
+    /// <summary>This worker's slice of the work (tokenize: input files; pack: a range of shards).</summary>
+    public WorkerSlice Worker { get; init; } = WorkerSlice.All;
 }
 
 public sealed record SourceSummary(string Name, IReadOnlyList<(string Path, RecordCounts Counts)> Files, RecordCounts Totals, long FramedTokens, long TokensInShards);
@@ -28,23 +31,76 @@ public sealed record BuildResult(
     OutputLayout Layout,
     IReadOnlyList<SourceSummary> Sources,
     PackResult Pack,
-    string ManifestPath);
+    string ManifestPath,
+    long ShardsWritten);
+
+/// <summary>What a tokenize or pack step did for one worker.</summary>
+public sealed record StepResult(string Step, WorkerSlice Worker, long Units, long UnitsDone, long UnitsKept);
 
 /// <summary>
-/// A whole build: resolve sources → tokenize each input file once into the token cache → plan the stream →
-/// pack shards and sidecars → write the manifest (last, so a folder without one is never taken for a
-/// complete build).
+/// A build in three steps, each resumable and each splittable over workers with nothing shared but the
+/// file system: <see cref="Tokenize"/> (each input file once into the token cache), <see cref="Pack"/>
+/// (plan the stream from the caches, write shards and sidecars), <see cref="Finalize"/> (check every unit
+/// is done, write the manifest). <see cref="Run"/> does all three in one process. A killed step is run
+/// again with the same command: finished units are kept (a cache entry is complete when its metadata
+/// exists; a shard when it and its sidecar are exactly what would be written), the rest is redone, and the
+/// result is byte-identical to an uninterrupted run.
 /// </summary>
 public static class BuildPipeline
 {
     public static BuildResult Run(BuildSpec spec, BuildOptions options, BuildProgress? progress = null, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(spec);
         ArgumentNullException.ThrowIfNull(options);
+        var context = Prepare(spec, options, removeStaleTemps: true);
         progress ??= new BuildProgress();
-        var layout = new OutputLayout(options.OutputDirectory, spec.Output.Prefix);
-        PrepareOutput(layout);
+        TokenizeFiles(context, options with { Worker = WorkerSlice.All }, progress, cancellationToken);
+        return PackAndFinish(context, options, progress, ShardAction.Resume, cancellationToken, out _);
+    }
 
+    /// <summary>Step 1: tokenize this worker's share of the input files (file j goes to worker j mod count).</summary>
+    public static StepResult Tokenize(BuildSpec spec, BuildOptions options, BuildProgress? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var context = Prepare(spec, options, removeStaleTemps: false);
+        return TokenizeFiles(context, options, progress ?? new BuildProgress(), cancellationToken);
+    }
+
+    /// <summary>Step 2: write this worker's contiguous range of shards (every input must be tokenized).</summary>
+    public static StepResult Pack(BuildSpec spec, BuildOptions options, BuildProgress? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var context = Prepare(spec, options, removeStaleTemps: false);
+        progress ??= new BuildProgress();
+        var entries = OpenCaches(context);
+        var plan = PlanStream(context, entries, progress);
+        var shards = ShardCount(spec, plan.TotalTokens);
+        var (first, end) = options.Worker.Range(shards);
+        using var packer = Packer(context, entries, progress, k => k >= first && k < end ? ShardAction.Resume : ShardAction.Skip);
+        packer.Pack(plan, cancellationToken);
+        return new StepResult("pack", options.Worker, end - first, packer.ShardsWritten, end - first - packer.ShardsWritten);
+    }
+
+    /// <summary>Step 3: check that every input is tokenized and every shard written as the plan says, then write the manifest.</summary>
+    public static BuildResult Finalize(BuildSpec spec, BuildOptions options, BuildProgress? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var context = Prepare(spec, options, removeStaleTemps: true);
+        return PackAndFinish(context, options, progress ?? new BuildProgress(), ShardAction.Check, cancellationToken, out _);
+    }
+
+    private sealed record Context(
+        BuildSpec Spec,
+        OutputLayout Layout,
+        SentencePieceTokenizer Tokenizer,
+        TokenCache Cache,
+        IReadOnlyList<ResolvedSource> Sources,
+        Framing Framing,
+        int PadId);
+
+    private static Context Prepare(BuildSpec spec, BuildOptions options, bool removeStaleTemps)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var layout = new OutputLayout(options.OutputDirectory, spec.Output.Prefix);
         var tokenizer = SentencePieceTokenizer.Load(spec.TokenizerPath);
         var padId = spec.Output.PadId ?? tokenizer.BosId;
         if (padId < 0 || padId >= tokenizer.VocabularySize)
@@ -59,82 +115,150 @@ public static class BuildPipeline
         }
 
         var cache = new TokenCache(options.CacheDirectory ?? layout.DefaultCacheDirectory, tokenizer);
-        AtomicFile.RemoveStaleTempFiles(cache.Directory);
+        try
+        {
+            Directory.CreateDirectory(layout.Directory);
+            Directory.CreateDirectory(layout.SidecarDirectory);
+            Directory.CreateDirectory(cache.Directory);
 
-        // 1. Resolve and tokenize.
-        progress.Phase = "tokenize";
+            // Until a new manifest is written, the folder is not a complete build.
+            if (File.Exists(layout.ManifestPath))
+            {
+                File.Delete(layout.ManifestPath);
+            }
+
+            if (removeStaleTemps)
+            {
+                // Only single-process steps clean up: a worker must not delete another worker's temp file.
+                AtomicFile.RemoveStaleTempFiles(layout.Directory);
+                AtomicFile.RemoveStaleTempFiles(cache.Directory);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IoFailureException(layout.Directory, "cannot prepare the output folder: " + e.Message, e);
+        }
+
         // A source no stage gives weight is not read at all (a variant may leave out a corpus it does not have).
         var resolved = spec.Sources.Select(s => BuildPlanner.IsUsed(spec, s.Name)
             ? SourceResolver.Resolve(s.Reader, spec.SpecDirectory)
             : new ResolvedSource(s.Reader, [], new ReaderOptions())).ToList();
-        foreach (var file in resolved.SelectMany(r => r.Files))
+        return new Context(spec, layout, tokenizer, cache, resolved, Framing.For(spec.Output.Separator, tokenizer.BosId, tokenizer.EosId), padId);
+    }
+
+    private static StepResult TokenizeFiles(Context c, BuildOptions options, BuildProgress progress, CancellationToken cancellationToken)
+    {
+        progress.Phase = "tokenize";
+        var jobs = c.Sources
+            .SelectMany((r, s) => r.Files.Select(f => (Path: f, r.Options)))
+            .Where((_, j) => options.Worker.Owns(j))
+            .ToList();
+        foreach (var job in jobs)
         {
-            progress.AddInputTotal(new FileInfo(file).Length);
+            progress.AddInputTotal(new FileInfo(job.Path).Length);
         }
 
-        var jobs = resolved.SelectMany((r, s) => r.Files.Select((f, i) => (Source: s, File: i, Path: f, r.Options))).ToList();
-        var entries = resolved.Select(r => new TokenCacheEntry[r.Files.Count]).ToArray();
+        long kept = 0;
         var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads), CancellationToken = cancellationToken };
         Parallel.ForEach(jobs, parallel, job =>
-            entries[job.Source][job.File] = cache.GetOrBuild(job.Path, job.Options, progress, cancellationToken));
+        {
+            if (c.Cache.TryOpen(job.Path, job.Options) is not null)
+            {
+                Interlocked.Increment(ref kept);
+                progress.AddInputDone(new FileInfo(job.Path).Length);
+            }
+            else
+            {
+                c.Cache.GetOrBuild(job.Path, job.Options, progress, cancellationToken);
+            }
+        });
+        return new StepResult("tokenize", options.Worker, jobs.Count, jobs.Count - kept, kept);
+    }
 
-        var framing = Framing.For(spec.Output.Separator, tokenizer.BosId, tokenizer.EosId);
+    private static TokenCacheEntry[][] OpenCaches(Context c)
+    {
+        var entries = c.Sources.Select(r => new TokenCacheEntry[r.Files.Count]).ToArray();
+        for (var s = 0; s < c.Sources.Count; s++)
+        {
+            for (var f = 0; f < c.Sources[s].Files.Count; f++)
+            {
+                entries[s][f] = c.Cache.TryOpen(c.Sources[s].Files[f], c.Sources[s].Options) ?? throw new IoFailureException(
+                    c.Sources[s].Files[f], "not tokenized yet (no complete token cache entry): run the tokenize step for it first");
+            }
+        }
+
+        return entries;
+    }
+
+    private static ScheduledPlan PlanStream(Context c, TokenCacheEntry[][] entries, BuildProgress progress)
+    {
+        progress.Phase = "plan";
+        var planned = c.Sources.Select((r, s) => new PlannedSource(
+            c.Spec.Sources[s].Name,
+            entries[s].Select(e => e.DocumentTokens).ToList(),
+            c.Framing)).ToList();
+        var plan = new ScheduledPlan(c.Spec, planned);
+        progress.SetShardsTotal(ShardCount(c.Spec, plan.TotalTokens));
+        return plan;
+    }
+
+    private static long ShardCount(BuildSpec spec, long tokens) => spec.Output.Tail == TailPolicy.Drop
+        ? tokens / spec.Output.ChunkSize
+        : (tokens + spec.Output.ChunkSize - 1) / spec.Output.ChunkSize;
+
+    private static ShardPacker Packer(Context c, TokenCacheEntry[][] entries, BuildProgress progress, Func<long, ShardAction> action) =>
+        new(new PackContext
+        {
+            Layout = c.Layout,
+            ChunkSize = c.Spec.Output.ChunkSize,
+            Dtype = LitPkdsFormat.DtypeFor(c.Tokenizer.VocabularySize),
+            Framing = c.Framing,
+            Separator = c.Spec.Output.Separator,
+            Tail = c.Spec.Output.Tail,
+            PadId = c.PadId,
+            VocabularySize = c.Tokenizer.VocabularySize,
+            SourceNames = c.Spec.Sources.Select(s => s.Name).ToList(),
+            FilePaths = c.Sources.Select((r, s) => (IReadOnlyList<string>)r.Files.Select(f => DisplayPath(c.Spec, c.Spec.Sources[s], f)).ToList()).ToList(),
+            Caches = entries,
+            StageNames = c.Spec.Stages.Select(s => s.Name).ToList(),
+            SpecHash = c.Spec.SpecHash,
+            TokenizerSha256 = c.Tokenizer.ModelSha256,
+        })
+        { Progress = progress, ActionFor = action };
+
+    private static BuildResult PackAndFinish(Context c, BuildOptions options, BuildProgress progress, ShardAction action, CancellationToken cancellationToken, out long written)
+    {
+        var entries = OpenCaches(c);
         var summaries = new List<SourceSummary>();
-        for (var s = 0; s < resolved.Count; s++)
+        for (var s = 0; s < c.Sources.Count; s++)
         {
             var totals = new RecordCounts();
             var files = new List<(string, RecordCounts)>();
-            for (var f = 0; f < resolved[s].Files.Count; f++)
+            for (var f = 0; f < c.Sources[s].Files.Count; f++)
             {
                 totals.Add(entries[s][f].Counts);
-                files.Add((DisplayPath(spec, spec.Sources[s], resolved[s].Files[f]), entries[s][f].Counts));
+                files.Add((DisplayPath(c.Spec, c.Spec.Sources[s], c.Sources[s].Files[f]), entries[s][f].Counts));
             }
 
             var rejected = totals.RejectedTotal;
-            if (rejected > spec.Sources[s].Reader.MaxBadRecords)
+            var cap = c.Spec.Sources[s].Reader.MaxBadRecords;
+            if (rejected > cap)
             {
-                var reasons = string.Join(", ", totals.Rejected.Select(kv => FormattableString.Invariant($"{kv.Key} {kv.Value}")));
-                throw new BadInputException(spec.Sources[s].Name, -1, -1, FormattableString.Invariant(
-                    $"{rejected} bad records skipped ({reasons}), more than max_bad_records {spec.Sources[s].Reader.MaxBadRecords}"));
+                var reasons = string.Join(", ", totals.Rejected.Select(kv => string.Create(CultureInfo.InvariantCulture, $"{kv.Key} {kv.Value}")));
+                throw new BadInputException(c.Spec.Sources[s].Name, -1, -1, string.Create(CultureInfo.InvariantCulture,
+                    $"{rejected} bad records skipped ({reasons}), more than max_bad_records {cap}"));
             }
 
-            summaries.Add(new SourceSummary(spec.Sources[s].Name, files, totals, entries[s].Sum(e => e.DocumentTokens.Sum(t => framing.FramedLength(t))), 0));
+            summaries.Add(new SourceSummary(c.Spec.Sources[s].Name, files, totals, entries[s].Sum(e => e.DocumentTokens.Sum(t => c.Framing.FramedLength(t))), 0));
         }
 
-        // 2. Plan.
-        progress.Phase = "plan";
-        var planned = resolved.Select((r, s) => new PlannedSource(
-            spec.Sources[s].Name,
-            entries[s].Select(e => e.DocumentTokens).ToList(),
-            framing)).ToList();
-        var plan = new ScheduledPlan(spec, planned);
-        progress.SetShardsTotal(spec.Output.Tail == TailPolicy.Drop
-            ? plan.TotalTokens / spec.Output.ChunkSize
-            : (plan.TotalTokens + spec.Output.ChunkSize - 1) / spec.Output.ChunkSize);
-
-        // 3. Pack.
-        progress.Phase = "pack";
-        var context = new PackContext
-        {
-            Layout = layout,
-            ChunkSize = spec.Output.ChunkSize,
-            Dtype = LitPkdsFormat.DtypeFor(tokenizer.VocabularySize),
-            Framing = framing,
-            Separator = spec.Output.Separator,
-            Tail = spec.Output.Tail,
-            PadId = padId,
-            VocabularySize = tokenizer.VocabularySize,
-            SourceNames = spec.Sources.Select(s => s.Name).ToList(),
-            FilePaths = resolved.Select((r, s) => (IReadOnlyList<string>)r.Files.Select(f => DisplayPath(spec, spec.Sources[s], f)).ToList()).ToList(),
-            Caches = entries,
-            StageNames = spec.Stages.Select(s => s.Name).ToList(),
-            SpecHash = spec.SpecHash,
-            TokenizerSha256 = tokenizer.ModelSha256,
-        };
+        var plan = PlanStream(c, entries, progress);
+        progress.Phase = action == ShardAction.Check ? "check" : "pack";
         PackResult pack;
-        using (var packer = new ShardPacker(context) { Progress = progress })
+        using (var packer = Packer(c, entries, progress, _ => action))
         {
             pack = packer.Pack(plan, cancellationToken);
+            written = packer.ShardsWritten;
         }
 
         var inShards = pack.Shards.Sum(s => s.TokensBySource.Values.Sum()) + pack.Shards.Sum(s => s.Pad);
@@ -143,17 +267,17 @@ public static class BuildPipeline
             throw new InvalidOperationException("token accounting does not balance: planned tokens != tokens in shards + dropped - padded");
         }
 
-        RemoveStaleShards(layout, pack.Shards.Count);
+        RemoveStaleShards(c.Layout, pack.Shards.Count);
         for (var s = 0; s < summaries.Count; s++)
         {
             summaries[s] = summaries[s] with { TokensInShards = pack.Shards.Sum(x => x.TokensBySource[summaries[s].Name]) };
         }
 
-        // 4. Manifest, last.
-        var manifest = BuildManifest.Create(spec, tokenizer, context, summaries, pack);
-        AtomicFile.WriteAllBytes(layout.ManifestPath, CanonicalJson.SerializeToUtf8(manifest));
+        // The manifest, last.
+        var manifest = BuildManifest.Create(c.Spec, c.Tokenizer, c.Spec.Output.ChunkSize, LitPkdsFormat.DtypeFor(c.Tokenizer.VocabularySize), c.PadId, summaries, pack);
+        AtomicFile.WriteAllBytes(c.Layout.ManifestPath, CanonicalJson.SerializeToUtf8(manifest));
         progress.Phase = "done";
-        return new BuildResult(spec, layout, summaries, pack, layout.ManifestPath);
+        return new BuildResult(c.Spec, c.Layout, summaries, pack, c.Layout.ManifestPath, written);
     }
 
     /// <summary>
@@ -168,27 +292,6 @@ public static class BuildPipeline
         return Path.GetRelativePath(baseDir, file).Replace('\\', '/');
     }
 
-    private static void PrepareOutput(OutputLayout layout)
-    {
-        try
-        {
-            Directory.CreateDirectory(layout.Directory);
-            Directory.CreateDirectory(layout.SidecarDirectory);
-
-            // Until the new manifest is written, the folder is not a complete build.
-            if (File.Exists(layout.ManifestPath))
-            {
-                File.Delete(layout.ManifestPath);
-            }
-
-            AtomicFile.RemoveStaleTempFiles(layout.Directory);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new IoFailureException(layout.Directory, "cannot prepare the output folder: " + e.Message, e);
-        }
-    }
-
     /// <summary>Shards from an earlier, longer build with the same prefix would be read by the trainer: remove them.</summary>
     private static void RemoveStaleShards(OutputLayout layout, int count)
     {
@@ -196,7 +299,7 @@ public static class BuildPipeline
         {
             var name = Path.GetFileName(path);
             var digits = name[(layout.Prefix.Length + 1)..^4];
-            if (digits.Length == 10 && long.TryParse(digits, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var n) && n >= count)
+            if (digits.Length == 10 && long.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= count)
             {
                 File.Delete(path);
                 var sidecar = layout.SidecarPath(name);

@@ -5,43 +5,61 @@ namespace TinyLlama.Data.Util;
 
 /// <summary>
 /// A file written to a temp name beside its destination and renamed over it only on <see cref="Commit"/>.
-/// Disposing without Commit deletes the temp file, so a crash or an error never leaves a partial file
-/// under the final name (a SIGKILL can leave a <c>*.tmp-*</c> file, which the build removes on resume).
+/// Disposing without Commit deletes the temp file, so an error never leaves a partial file under the final
+/// name. A SIGKILL or power loss can leave a <c>*.tmp-*</c> file; the next single-process step removes it.
+/// Temp names carry the host, the process and a random part, so workers on many machines sharing one file
+/// system never collide. Every I/O failure (disk full, read-only, permissions) becomes an
+/// <see cref="IoFailureException"/> naming the file.
 /// </summary>
 public sealed class AtomicFile : IDisposable
 {
     public const string TempMarker = ".tmp-";
-    private readonly FileStream _stream;
+    private static readonly AsyncLocal<Func<string, long, Exception?>?> Faults = new();
+    private readonly FileStream _file;
     private bool _committed;
 
     public AtomicFile(string path)
     {
         FinalPath = path;
-        TempPath = path + TempMarker + Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
+        TempPath = string.Create(CultureInfo.InvariantCulture, $"{path}{TempMarker}{Environment.MachineName}-{Environment.ProcessId}-{Random.Shared.Next():x8}");
         try
         {
             Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-            _stream = new FileStream(TempPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
+            InjectFault(0);
+            _file = new FileStream(TempPath, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new IoFailureException(TempPath, "cannot create: " + e.Message, e);
         }
+
+        Stream = new GuardedStream(this);
     }
 
     public string FinalPath { get; }
 
     public string TempPath { get; }
 
-    public Stream Stream => _stream;
+    /// <summary>The stream to write; a failed write throws <see cref="IoFailureException"/> naming the file.</summary>
+    public Stream Stream { get; }
+
+    /// <summary>
+    /// Tests only: a fault to inject into the writes of the current async flow (and the threads it starts),
+    /// given the final path and the bytes written so far; return an exception to throw it.
+    /// </summary>
+    internal static Func<string, long, Exception?>? FaultInjector
+    {
+        get => Faults.Value;
+        set => Faults.Value = value;
+    }
 
     /// <summary>Flushes to disk and renames the temp file to the final path.</summary>
     public void Commit()
     {
         try
         {
-            _stream.Flush(flushToDisk: true);
-            _stream.Dispose();
+            _file.Flush(flushToDisk: true);
+            _file.Dispose();
             File.Move(TempPath, FinalPath, overwrite: true);
             _committed = true;
         }
@@ -58,14 +76,22 @@ public sealed class AtomicFile : IDisposable
             return;
         }
 
-        _stream.Dispose();
+        try
+        {
+            _file.Dispose();
+        }
+        catch (IOException)
+        {
+            // Flushing the rest failed (disk full): the temp file is deleted below anyway.
+        }
+
         try
         {
             File.Delete(TempPath);
         }
         catch (IOException)
         {
-            // Best effort: a leftover temp file is removed by the next build's cleanup.
+            // Best effort: a leftover temp file is removed by the next single-process step.
         }
         catch (UnauthorizedAccessException)
         {
@@ -76,19 +102,11 @@ public sealed class AtomicFile : IDisposable
     public static void WriteAllBytes(string path, ReadOnlySpan<byte> bytes)
     {
         using var file = new AtomicFile(path);
-        try
-        {
-            file.Stream.Write(bytes);
-        }
-        catch (IOException e)
-        {
-            throw new IoFailureException(path, "cannot write: " + e.Message, e);
-        }
-
+        file.Stream.Write(bytes);
         file.Commit();
     }
 
-    /// <summary>Deletes temp files left in a folder by a killed run.</summary>
+    /// <summary>Deletes temp files left in a folder by a killed run (only where no other process writes).</summary>
     public static void RemoveStaleTempFiles(string directory)
     {
         if (!Directory.Exists(directory))
@@ -100,5 +118,67 @@ public sealed class AtomicFile : IDisposable
         {
             File.Delete(f);
         }
+    }
+
+    private void InjectFault(long written)
+    {
+        if (FaultInjector?.Invoke(FinalPath, written) is { } fault)
+        {
+            throw fault;
+        }
+    }
+
+    /// <summary>Forwards writes to the temp file, turning I/O failures into located errors.</summary>
+    private sealed class GuardedStream(AtomicFile owner) : Stream
+    {
+        private long _written;
+
+        public override bool CanRead => false;
+
+        public override bool CanSeek => false;
+
+        public override bool CanWrite => true;
+
+        public override long Length => _written;
+
+        public override long Position
+        {
+            get => _written;
+            set => throw new NotSupportedException();
+        }
+
+        public override void Write(byte[] buffer, int offset, int count) => Write(buffer.AsSpan(offset, count));
+
+        public override void Write(ReadOnlySpan<byte> buffer)
+        {
+            try
+            {
+                owner.InjectFault(_written + buffer.Length);
+                owner._file.Write(buffer);
+                _written += buffer.Length;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new IoFailureException(owner.FinalPath, "cannot write: " + e.Message, e);
+            }
+        }
+
+        public override void Flush()
+        {
+            try
+            {
+                owner._file.Flush();
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new IoFailureException(owner.FinalPath, "cannot write: " + e.Message, e);
+            }
+        }
+
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
