@@ -4,7 +4,9 @@ using System.Text.Json.Nodes;
 using TinyLlama.Data.Errors;
 using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Pipeline;
+using TinyLlama.Data.Plotting;
 using TinyLlama.Data.Shards;
+using TinyLlama.Data.Stats;
 using TinyLlama.Data.Tokenization;
 using TinyLlama.Data.Util;
 
@@ -21,6 +23,7 @@ internal static class Cli
         var root = new RootCommand("Builds TinyLlama-style pretraining token streams: corpora → exact Llama 2 tokens → LITPKDS shards.");
         root.Subcommands.Add(BuildCommand());
         root.Subcommands.Add(VerifyCommand());
+        root.Subcommands.Add(StatsCommand());
         root.Subcommands.Add(DemoCorporaCommand());
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
@@ -106,6 +109,44 @@ internal static class Cli
             }
 
             return report.Ok ? ExitCodes.Ok : ExitCodes.VerifyFailed;
+        }));
+        return command;
+    }
+
+    private static Command StatsCommand()
+    {
+        var dir = new Argument<string>("dir") { Description = "The folder holding the shards and sidecars." };
+        var window = new Option<long?>("--window") { Description = "Tokens per window for the share of each source (default: one shard)." };
+        var json = new Option<bool>("--json") { Description = "Print the statistics as JSON on stdout." };
+        var plot = new Option<string?>("--plot") { Description = "Draw the share of each source over the token axis into this PNG file." };
+        var spec = new Option<string?>("--spec") { Description = "With --plot: also draw the spec's planned shares (dashed) and its stage boundaries." };
+        var command = new Command("stats", "Count what the shards hold: tokens per source, documents, separators, padding, id range, longest run, shares per window.") { dir, window, json, plot, spec };
+        command.SetAction((parse, ct) => Guard(() =>
+        {
+            var path = parse.GetValue(dir)!;
+            var report = ShardStatistics.Compute(path, parse.GetValue(window), ct);
+            if (parse.GetValue(plot) is { } png)
+            {
+                var planned = parse.GetValue(spec) is { } specPath
+                    ? PlannedMixture.FromSpec(SpecLoader.Load(specPath), report.Total.Tokens - report.Total.Pad, out _)
+                    : null;
+                SharePlot.Save(report, png, planned);
+            }
+
+            if (parse.GetValue(json))
+            {
+                Console.Out.Write(CanonicalJson.Serialize(StatsRendering.Json(report)));
+            }
+            else
+            {
+                StatsRendering.Table(report, Console.Out);
+                if (parse.GetValue(plot) is { } written)
+                {
+                    Console.Out.WriteLine("plot: " + Path.GetFullPath(written));
+                }
+            }
+
+            return ExitCodes.Ok;
         }));
         return command;
     }
