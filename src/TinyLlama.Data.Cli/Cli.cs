@@ -7,7 +7,6 @@ using TinyLlama.Data.Pipeline;
 using TinyLlama.Data.Plotting;
 using TinyLlama.Data.Shards;
 using TinyLlama.Data.Stats;
-using TinyLlama.Data.Tokenization;
 using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Cli;
@@ -94,11 +93,21 @@ internal static class Cli
         var spec = new Argument<string>("spec") { Description = "The spec the shards were built from." };
         var dir = new Argument<string>("dir") { Description = "The folder holding the shards and sidecars." };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON on stdout." };
-        var command = new Command("verify", "Check shards and sidecars against their spec; exit 7 on any violation.") { spec, dir, json };
+        var sample = new Option<int>("--sample") { Description = "Re-read this many documents (a seeded choice) from the source files, re-tokenize them and compare with the shards." };
+        var sampleSeed = new Option<ulong?>("--sample-seed") { Description = "Seed of the document sample (default: the spec's seed)." };
+        var command = new Command("verify", "Check shards and sidecars against their spec; exit 7 on any violation.") { spec, dir, json, sample, sampleSeed };
         command.SetAction((parse, ct) => Guard(() =>
         {
             var loaded = SpecLoader.Load(parse.GetValue(spec)!);
-            var report = ShardVerifier.Verify(parse.GetValue(dir)!, Expectations(loaded), ct);
+            var count = parse.GetValue(sample);
+            if (count < 0)
+            {
+                Console.Error.WriteLine("error: --sample must be 0 or more");
+                return ExitCodes.Usage;
+            }
+
+            var expect = Expectations(loaded) with { SampleDocuments = count, SampleSeed = parse.GetValue(sampleSeed) };
+            var report = ShardVerifier.Verify(parse.GetValue(dir)!, expect, ct);
             if (parse.GetValue(json))
             {
                 Console.Out.Write(CanonicalJson.Serialize(ReportJson(report)));
@@ -169,22 +178,7 @@ internal static class Cli
         return command;
     }
 
-    private static VerifyExpectations Expectations(BuildSpec spec)
-    {
-        var tokenizer = SentencePieceTokenizer.Load(spec.TokenizerPath);
-        return new VerifyExpectations
-        {
-            Prefix = spec.Output.Prefix,
-            ChunkSize = spec.Output.ChunkSize,
-            Separator = spec.Output.Separator,
-            VocabularySize = tokenizer.VocabularySize,
-            BosId = tokenizer.BosId,
-            EosId = tokenizer.EosId,
-            TokenizerSha256 = tokenizer.ModelSha256,
-            SpecHash = spec.SpecHash,
-            Trainer = spec.Trainer,
-        };
-    }
+    private static VerifyExpectations Expectations(BuildSpec spec) => VerifyExpectations.FromSpec(spec);
 
     private static JsonObject ReportJson(VerifyReport report) => new()
     {
@@ -192,6 +186,8 @@ internal static class Cli
         ["shards_checked"] = report.ShardsChecked,
         ["tokens_checked"] = report.TokensChecked,
         ["truncated"] = report.Truncated,
+        ["documents_sampled"] = report.DocumentsSampled,
+        ["notes"] = new JsonArray([.. report.Notes.Select(n => (JsonNode?)n)]),
         ["violations"] = new JsonArray([.. report.Violations.Select(v => (JsonNode?)new JsonObject
         {
             ["shard"] = v.Shard,
@@ -210,6 +206,16 @@ internal static class Cli
         if (report.Truncated)
         {
             Console.Out.WriteLine(FormattableString.Invariant($"(only the first {ShardVerifier.MaxViolations} violations are shown)"));
+        }
+
+        foreach (var note in report.Notes)
+        {
+            Console.Out.WriteLine("note: " + note);
+        }
+
+        if (report.DocumentsSampled > 0)
+        {
+            Console.Out.WriteLine(FormattableString.Invariant($"sampled {report.DocumentsSampled} documents: re-read from the source files and re-tokenized"));
         }
 
         Console.Out.WriteLine(report.Ok

@@ -5,7 +5,6 @@ using TinyLlama.Data.Pipeline;
 using TinyLlama.Data.Shards;
 using TinyLlama.Data.Tests.Infrastructure;
 using TinyLlama.Data.Tests.Pipeline;
-using TinyLlama.Data.Tokenization;
 
 namespace TinyLlama.Data.Tests.Shards;
 
@@ -50,22 +49,7 @@ public sealed class ShardMutationTests(VerifiedBuildFixture fixture) : IClassFix
 {
     private const string Shard3 = "train_slimpajama_0000000003.bin";
 
-    public static VerifyExpectations Expect(BuildSpec spec)
-    {
-        var tok = SentencePieceTokenizer.Load(spec.TokenizerPath);
-        return new VerifyExpectations
-        {
-            Prefix = spec.Output.Prefix,
-            ChunkSize = spec.Output.ChunkSize,
-            Separator = spec.Output.Separator,
-            VocabularySize = tok.VocabularySize,
-            BosId = tok.BosId,
-            EosId = tok.EosId,
-            TokenizerSha256 = tok.ModelSha256,
-            SpecHash = spec.SpecHash,
-            Trainer = spec.Trainer,
-        };
-    }
+    public static VerifyExpectations Expect(BuildSpec spec) => VerifyExpectations.FromSpec(spec);
 
     private VerifyReport Verify(string dir, VerifyExpectations? expect = null) => ShardVerifier.Verify(dir, expect ?? Expect(fixture.Spec));
 
