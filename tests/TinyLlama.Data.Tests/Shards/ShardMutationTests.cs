@@ -178,5 +178,29 @@ public sealed class ShardMutationTests(VerifiedBuildFixture fixture) : IClassFix
         Verify(dir).Violations.Should().Contain(v => v.Shard == "train_slimpajama_notes.txt");
     }
 
+    [Fact]
+    public void A_tokens_all_build_is_checked_against_a_budget_taken_from_the_sidecars()
+    {
+        var report = Verify(fixture.Copy());
+
+        report.Violations.Should().BeEmpty();
+        report.Notes.Should().ContainSingle().Which.Should().Contain("tokens: all").And.Contain("taken from the sidecars");
+    }
+
+    [Fact]
+    public void The_cli_exits_7_for_a_corrupt_header_and_names_the_shard()
+    {
+        var dir = fixture.Copy();
+        var path = Path.Combine(dir, Shard3);
+        var bytes = File.ReadAllBytes(path);
+        bytes[0] = (byte)'X';
+        File.WriteAllBytes(path, bytes);
+
+        var r = CliRunner.Run(fixture.Dir.Path, "verify", fixture.SpecPath, dir);
+
+        r.ExitCode.Should().Be(TinyLlama.Data.Errors.ExitCodes.VerifyFailed);
+        r.StdOut.Should().Contain($"VIOLATION {Shard3}: bad header");
+    }
+
     private static string SidecarOf(string dir, string shard) => Path.Combine(dir, "sidecars", Path.ChangeExtension(shard, ".json"));
 }
