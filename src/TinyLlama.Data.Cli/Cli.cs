@@ -5,8 +5,9 @@ using TinyLlama.Data.Cache;
 using TinyLlama.Data.Errors;
 using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Pipeline;
+using TinyLlama.Data.Plotting;
 using TinyLlama.Data.Shards;
-using TinyLlama.Data.Tokenization;
+using TinyLlama.Data.Stats;
 using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Cli;
@@ -26,6 +27,7 @@ internal static class Cli
         root.Subcommands.Add(StepCommand("pack", "Step 2 of a distributed build: write this worker's range of shards (after every tokenize worker has finished)."));
         root.Subcommands.Add(FinalizeCommand());
         root.Subcommands.Add(VerifyCommand());
+        root.Subcommands.Add(StatsCommand());
         root.Subcommands.Add(DemoCorporaCommand());
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
@@ -206,11 +208,21 @@ internal static class Cli
         var spec = new Argument<string>("spec") { Description = "The spec the shards were built from." };
         var dir = new Argument<string>("dir") { Description = "The folder holding the shards and sidecars." };
         var json = new Option<bool>("--json") { Description = "Print the report as JSON on stdout." };
-        var command = new Command("verify", "Check shards and sidecars against their spec; exit 7 on any violation.") { spec, dir, json };
+        var sample = new Option<int>("--sample") { Description = "Re-read this many documents (a seeded choice) from the source files, re-tokenize them and compare with the shards." };
+        var sampleSeed = new Option<ulong?>("--sample-seed") { Description = "Seed of the document sample (default: the spec's seed)." };
+        var command = new Command("verify", "Check shards and sidecars against their spec; exit 7 on any violation.") { spec, dir, json, sample, sampleSeed };
         command.SetAction((parse, ct) => Guard(() =>
         {
             var loaded = SpecLoader.Load(parse.GetValue(spec)!);
-            var report = ShardVerifier.Verify(parse.GetValue(dir)!, Expectations(loaded), ct);
+            var count = parse.GetValue(sample);
+            if (count < 0)
+            {
+                Console.Error.WriteLine("error: --sample must be 0 or more");
+                return ExitCodes.Usage;
+            }
+
+            var expect = Expectations(loaded) with { SampleDocuments = count, SampleSeed = parse.GetValue(sampleSeed) };
+            var report = ShardVerifier.Verify(parse.GetValue(dir)!, expect, ct);
             if (parse.GetValue(json))
             {
                 Console.Out.Write(CanonicalJson.Serialize(ReportJson(report)));
@@ -221,6 +233,44 @@ internal static class Cli
             }
 
             return report.Ok ? ExitCodes.Ok : ExitCodes.VerifyFailed;
+        }));
+        return command;
+    }
+
+    private static Command StatsCommand()
+    {
+        var dir = new Argument<string>("dir") { Description = "The folder holding the shards and sidecars." };
+        var window = new Option<long?>("--window") { Description = "Tokens per window for the share of each source (default: one shard)." };
+        var json = new Option<bool>("--json") { Description = "Print the statistics as JSON on stdout." };
+        var plot = new Option<string?>("--plot") { Description = "Draw the share of each source over the token axis into this PNG file." };
+        var spec = new Option<string?>("--spec") { Description = "With --plot: also draw the spec's planned shares (dashed) and its stage boundaries." };
+        var command = new Command("stats", "Count what the shards hold: tokens per source, documents, separators, padding, id range, longest run, shares per window.") { dir, window, json, plot, spec };
+        command.SetAction((parse, ct) => Guard(() =>
+        {
+            var path = parse.GetValue(dir)!;
+            var report = ShardStatistics.Compute(path, parse.GetValue(window), ct);
+            if (parse.GetValue(plot) is { } png)
+            {
+                var planned = parse.GetValue(spec) is { } specPath
+                    ? PlannedMixture.FromSpec(SpecLoader.Load(specPath), report.Total.Tokens - report.Total.Pad, out _)
+                    : null;
+                SharePlot.Save(report, png, planned);
+            }
+
+            if (parse.GetValue(json))
+            {
+                Console.Out.Write(CanonicalJson.Serialize(StatsRendering.Json(report)));
+            }
+            else
+            {
+                StatsRendering.Table(report, Console.Out);
+                if (parse.GetValue(plot) is { } written)
+                {
+                    Console.Out.WriteLine("plot: " + Path.GetFullPath(written));
+                }
+            }
+
+            return ExitCodes.Ok;
         }));
         return command;
     }
@@ -243,22 +293,7 @@ internal static class Cli
         return command;
     }
 
-    private static VerifyExpectations Expectations(BuildSpec spec)
-    {
-        var tokenizer = SentencePieceTokenizer.Load(spec.TokenizerPath);
-        return new VerifyExpectations
-        {
-            Prefix = spec.Output.Prefix,
-            ChunkSize = spec.Output.ChunkSize,
-            Separator = spec.Output.Separator,
-            VocabularySize = tokenizer.VocabularySize,
-            BosId = tokenizer.BosId,
-            EosId = tokenizer.EosId,
-            TokenizerSha256 = tokenizer.ModelSha256,
-            SpecHash = spec.SpecHash,
-            Trainer = spec.Trainer,
-        };
-    }
+    private static VerifyExpectations Expectations(BuildSpec spec) => VerifyExpectations.FromSpec(spec);
 
     private static JsonObject ReportJson(VerifyReport report) => new()
     {
@@ -266,6 +301,8 @@ internal static class Cli
         ["shards_checked"] = report.ShardsChecked,
         ["tokens_checked"] = report.TokensChecked,
         ["truncated"] = report.Truncated,
+        ["documents_sampled"] = report.DocumentsSampled,
+        ["notes"] = new JsonArray([.. report.Notes.Select(n => (JsonNode?)n)]),
         ["violations"] = new JsonArray([.. report.Violations.Select(v => (JsonNode?)new JsonObject
         {
             ["shard"] = v.Shard,
@@ -284,6 +321,16 @@ internal static class Cli
         if (report.Truncated)
         {
             Console.Out.WriteLine(FormattableString.Invariant($"(only the first {ShardVerifier.MaxViolations} violations are shown)"));
+        }
+
+        foreach (var note in report.Notes)
+        {
+            Console.Out.WriteLine("note: " + note);
+        }
+
+        if (report.DocumentsSampled > 0)
+        {
+            Console.Out.WriteLine(FormattableString.Invariant($"sampled {report.DocumentsSampled} documents: re-read from the source files and re-tokenized"));
         }
 
         Console.Out.WriteLine(report.Ok

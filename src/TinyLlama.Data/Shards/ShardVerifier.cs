@@ -6,6 +6,7 @@ using System.Text.Json.Nodes;
 using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Packing;
 using TinyLlama.Data.Pipeline;
+using TinyLlama.Data.Tokenization;
 
 namespace TinyLlama.Data.Shards;
 
@@ -20,6 +21,12 @@ public sealed record Violation(string Shard, long TokenOffset, string Problem)
 public sealed record VerifyReport(IReadOnlyList<Violation> Violations, int ShardsChecked, long TokensChecked, bool Truncated)
 {
     public bool Ok => Violations.Count == 0;
+
+    /// <summary>Checks that could not be made, and why (e.g. a <c>tokens: all</c> stage); not failures.</summary>
+    public IReadOnlyList<string> Notes { get; init; } = [];
+
+    /// <summary>Documents re-read from the source files and re-tokenized (<see cref="VerifyExpectations.SampleDocuments"/>).</summary>
+    public int DocumentsSampled { get; init; }
 }
 
 /// <summary>What the shards must agree with: taken from the spec and the tokenizer, never from the build's manifest.</summary>
@@ -42,6 +49,38 @@ public sealed record VerifyExpectations
     public string? SpecHash { get; init; }
 
     public TrainerSpec? Trainer { get; init; }
+
+    /// <summary>
+    /// The spec itself, for the mixture checks (realised against planned proportions, stage labels, the total
+    /// token count, stage shard counts) and document sampling; null skips them.
+    /// </summary>
+    public BuildSpec? Spec { get; init; }
+
+    /// <summary>How many documents to re-read from the source files and re-tokenize (needs <see cref="Spec"/>).</summary>
+    public int SampleDocuments { get; init; }
+
+    /// <summary>Seed of the document sample; null = the spec's seed.</summary>
+    public ulong? SampleSeed { get; init; }
+
+    /// <summary>Everything a spec and its tokenizer say about the shards.</summary>
+    public static VerifyExpectations FromSpec(BuildSpec spec)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        var tokenizer = SentencePieceTokenizer.Load(spec.TokenizerPath);
+        return new VerifyExpectations
+        {
+            Prefix = spec.Output.Prefix,
+            ChunkSize = spec.Output.ChunkSize,
+            Separator = spec.Output.Separator,
+            VocabularySize = tokenizer.VocabularySize,
+            BosId = tokenizer.BosId,
+            EosId = tokenizer.EosId,
+            TokenizerSha256 = tokenizer.ModelSha256,
+            SpecHash = spec.SpecHash,
+            Trainer = spec.Trainer,
+            Spec = spec,
+        };
+    }
 }
 
 /// <summary>
@@ -111,6 +150,9 @@ public static class ShardVerifier
         LitPkdsFormat.WriteHeader(expectedHeader, dtype, expect.ChunkSize);
         var framing = Framing.For(expect.Separator, expect.BosId, expect.EosId);
         var open = new Dictionary<(string Source, string File, long Record, long Epoch), long>();
+        var notes = new List<string>();
+        var stages = expect.Spec is { } spec0 ? StageRule.For(spec0) : null;
+        var tallies = new ShardTally?[checked((int)count)];
         var buffer = new byte[LitPkdsFormat.HeaderSize + (expect.ChunkSize * width)];
         long tokens = 0;
         var shardsChecked = 0;
@@ -162,7 +204,7 @@ public static class ShardVerifier
 
             try
             {
-                CheckShard(name, index, buffer, width, sha, sidecar, expect, framing, open, Add);
+                tallies[index] = CheckShard(name, index, buffer, width, sha, sidecar, expect, framing, open, stages, Add);
             }
             catch (Exception e) when (e is InvalidOperationException or FormatException or NullReferenceException or KeyNotFoundException or ArgumentException or IndexOutOfRangeException)
             {
@@ -175,6 +217,12 @@ public static class ShardVerifier
         if (expect.Trainer is { } t)
         {
             var per = (long)t.WorldSize * t.Workers;
+            if (expect.ChunkSize % t.BlockSize != 0)
+            {
+                Add(layout.ShardName(0), -1, string.Create(CultureInfo.InvariantCulture,
+                    $"chunk size {expect.ChunkSize} is not a multiple of trainer.block_size {t.BlockSize}: blocks never span files, so the remainder of every shard is never trained on"));
+            }
+
             if (count % per != 0)
             {
                 Add(layout.ShardName(count - 1), -1, string.Create(CultureInfo.InvariantCulture,
@@ -182,10 +230,30 @@ public static class ShardVerifier
             }
         }
 
-        return new VerifyReport(v, shardsChecked, tokens, truncated);
+        if (expect.Spec is { } spec)
+        {
+            MixtureChecks.Run(spec, expect, layout, count, tallies, Add, notes);
+            if (expect.SampleDocuments > 0)
+            {
+                var sample = DocumentSampler.Check(spec, layout.Directory, expect.SampleDocuments, expect.SampleSeed ?? spec.Seed, cancellationToken);
+                foreach (var violation in sample.Violations)
+                {
+                    Add(violation.Shard, violation.TokenOffset, violation.Problem);
+                }
+
+                if (sample.Note is not null)
+                {
+                    notes.Add(sample.Note);
+                }
+
+                return new VerifyReport(v, shardsChecked, tokens, truncated) { Notes = notes, DocumentsSampled = sample.DocumentsSampled };
+            }
+        }
+
+        return new VerifyReport(v, shardsChecked, tokens, truncated) { Notes = notes };
     }
 
-    private static void CheckShard(
+    private static ShardTally? CheckShard(
         string name,
         long index,
         byte[] buffer,
@@ -195,6 +263,7 @@ public static class ShardVerifier
         VerifyExpectations expect,
         Framing framing,
         Dictionary<(string, string, long, long), long> open,
+        StageRule? stages,
         Action<string, long, string> add)
     {
         string Str(string key) => (string?)sidecar[key] ?? throw new InvalidOperationException($"'{key}' missing");
@@ -246,7 +315,7 @@ public static class ShardVerifier
         if (!fields.SequenceEqual(ShardPacker.SpanFields))
         {
             add(name, -1, "sidecar span_fields are not the ones this tool writes");
-            return;
+            return null;
         }
 
         var bySource = new long[sources.Count];
@@ -254,13 +323,15 @@ public static class ShardVerifier
         foreach (var spanNode in sidecar["spans"]!.AsArray())
         {
             var s = spanNode!.AsArray().Select(n => (long)n!).ToArray();
-            long offset = s[0], source = s[1], file = s[2], record = s[3], start = s[4], end = s[5], len = s[6], epoch = s[7];
+            long offset = s[0], source = s[1], file = s[2], record = s[3], start = s[4], end = s[5], len = s[6], epoch = s[7], stage = s[8];
             if (offset != expectedOffset || start < 0 || end <= start || end > len || offset + (end - start) > chunk)
             {
                 add(name, offset, string.Create(CultureInfo.InvariantCulture,
                     $"spans do not tile the shard: span [{start}, {end}) of a {len}-token document at offset {offset}, expected offset {expectedOffset}"));
-                return;
+                return null;
             }
+
+            stages?.Check(name, (index * chunk) + offset, offset, end - start, start, stage, sources[(int)source], add);
 
             var key = (sources[(int)source], files[(int)file], record, epoch);
             var continues = open.GetValueOrDefault(key, 0);
@@ -337,5 +408,7 @@ public static class ShardVerifier
         {
             add(name, -1, "sidecar BOS/EOS counts do not match its spans");
         }
+
+        return expectedOffset + pad == chunk ? new ShardTally(name, sources, bySource, pad) : null;
     }
 }

@@ -5,7 +5,6 @@ using TinyLlama.Data.Pipeline;
 using TinyLlama.Data.Shards;
 using TinyLlama.Data.Tests.Infrastructure;
 using TinyLlama.Data.Tests.Pipeline;
-using TinyLlama.Data.Tokenization;
 
 namespace TinyLlama.Data.Tests.Shards;
 
@@ -50,22 +49,7 @@ public sealed class ShardMutationTests(VerifiedBuildFixture fixture) : IClassFix
 {
     private const string Shard3 = "train_slimpajama_0000000003.bin";
 
-    public static VerifyExpectations Expect(BuildSpec spec)
-    {
-        var tok = SentencePieceTokenizer.Load(spec.TokenizerPath);
-        return new VerifyExpectations
-        {
-            Prefix = spec.Output.Prefix,
-            ChunkSize = spec.Output.ChunkSize,
-            Separator = spec.Output.Separator,
-            VocabularySize = tok.VocabularySize,
-            BosId = tok.BosId,
-            EosId = tok.EosId,
-            TokenizerSha256 = tok.ModelSha256,
-            SpecHash = spec.SpecHash,
-            Trainer = spec.Trainer,
-        };
-    }
+    public static VerifyExpectations Expect(BuildSpec spec) => VerifyExpectations.FromSpec(spec);
 
     private VerifyReport Verify(string dir, VerifyExpectations? expect = null) => ShardVerifier.Verify(dir, expect ?? Expect(fixture.Spec));
 
@@ -192,6 +176,30 @@ public sealed class ShardMutationTests(VerifiedBuildFixture fixture) : IClassFix
         File.WriteAllText(Path.Combine(dir, "train_slimpajama_notes.txt"), "x");
 
         Verify(dir).Violations.Should().Contain(v => v.Shard == "train_slimpajama_notes.txt");
+    }
+
+    [Fact]
+    public void A_tokens_all_build_is_checked_against_a_budget_taken_from_the_sidecars()
+    {
+        var report = Verify(fixture.Copy());
+
+        report.Violations.Should().BeEmpty();
+        report.Notes.Should().ContainSingle().Which.Should().Contain("tokens: all").And.Contain("taken from the sidecars");
+    }
+
+    [Fact]
+    public void The_cli_exits_7_for_a_corrupt_header_and_names_the_shard()
+    {
+        var dir = fixture.Copy();
+        var path = Path.Combine(dir, Shard3);
+        var bytes = File.ReadAllBytes(path);
+        bytes[0] = (byte)'X';
+        File.WriteAllBytes(path, bytes);
+
+        var r = CliRunner.Run(fixture.Dir.Path, "verify", fixture.SpecPath, dir);
+
+        r.ExitCode.Should().Be(TinyLlama.Data.Errors.ExitCodes.VerifyFailed);
+        r.StdOut.Should().Contain($"VIOLATION {Shard3}: bad header");
     }
 
     private static string SidecarOf(string dir, string shard) => Path.Combine(dir, "sidecars", Path.ChangeExtension(shard, ".json"));
