@@ -8,6 +8,7 @@ using TinyLlama.Data.Pipeline;
 using TinyLlama.Data.Plotting;
 using TinyLlama.Data.Shards;
 using TinyLlama.Data.Stats;
+using TinyLlama.Data.Tokenization;
 using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Cli;

@@ -4,7 +4,7 @@ using TinyLlama.Data.Tests.Infrastructure;
 
 namespace TinyLlama.Data.Tests.Shards;
 
-/// <summary>The demo mixture (mixtures/demo.yaml: three stages, a ramp, four sources, 80 shards), built once per test class.</summary>
+/// <summary>The demo mixture (mixtures/demo.yaml: three stages, a ramp, four sources, 128 shards), built once per test class.</summary>
 public sealed class DemoBuildFixture : IDisposable
 {
     public DemoBuildFixture()

@@ -24,7 +24,7 @@ public sealed class MixtureVerifyTests(DemoBuildFixture fixture) : IClassFixture
 
         report.Violations.Should().BeEmpty();
         report.Notes.Should().BeEmpty();
-        report.ShardsChecked.Should().Be(80);
+        report.ShardsChecked.Should().Be(128);
         report.DocumentsSampled.Should().Be(40);
     }
 
@@ -43,8 +43,8 @@ public sealed class MixtureVerifyTests(DemoBuildFixture fixture) : IClassFixture
         drift.Should().OnlyContain(v => v.TokenOffset == Chunk - 1 && v.Shard.StartsWith("train_demo_", StringComparison.Ordinal));
         drift.Select(v => v.Problem).Should().Contain(p => p.Contains("'starcoder'") && p.Contains("max_unit_tokens 1,024"));
 
-        // The drift starts inside stage 2's ramp (from shard 32 on), never in stage 1.
-        drift.Select(v => int.Parse(v.Shard[11..21], System.Globalization.CultureInfo.InvariantCulture)).Should().OnlyContain(i => i >= 32);
+        // The drift starts inside stage 2's ramp (from shard 48 on), never in stage 1.
+        drift.Select(v => int.Parse(v.Shard[11..21], System.Globalization.CultureInfo.InvariantCulture)).Should().OnlyContain(i => i >= 48);
     }
 
     [Fact]
@@ -97,24 +97,24 @@ public sealed class MixtureVerifyTests(DemoBuildFixture fixture) : IClassFixture
     public void Deleting_the_last_shard_leaves_no_gap_but_the_total_is_short()
     {
         var dir = fixture.Copy();
-        var last = DemoBuildFixture.ShardName(79);
+        var last = DemoBuildFixture.ShardName(127);
         File.Delete(Path.Combine(dir, last));
         File.Delete(SidecarOf(dir, last));
 
-        Verify(dir).Violations.Should().Contain(v => v.Shard == DemoBuildFixture.ShardName(78)
-            && v.Problem.Contains("80 shards of 8,196") && v.Problem.Contains("holds 79 shards") && v.Problem.Contains("missing at the end"));
+        Verify(dir).Violations.Should().Contain(v => v.Shard == DemoBuildFixture.ShardName(126)
+            && v.Problem.Contains("128 shards of 8,196") && v.Problem.Contains("holds 127 shards") && v.Problem.Contains("missing at the end"));
     }
 
     [Fact]
     public void A_stage_that_does_not_fill_the_trainers_buffers_is_reported_at_its_last_shard()
     {
-        var spec = fixture.Spec with { Trainer = new TrainerSpec { BlockSize = 2049, WorldSize = 1, Workers = 1, BufferFiles = 32 } };
+        var spec = fixture.Spec with { Trainer = new TrainerSpec { BlockSize = 2049, WorldSize = 1, Workers = 1, BufferFiles = 24 } };
 
         var violations = Verify(fixture.Copy(), VerifyExpectations.FromSpec(spec)).Violations;
 
-        violations.Should().Contain(v => v.Shard == DemoBuildFixture.ShardName(79) && v.Problem.Contains("stage 'cooldown' is 16 shards")
+        violations.Should().Contain(v => v.Shard == DemoBuildFixture.ShardName(127) && v.Problem.Contains("stage 'cooldown' is 32 shards")
             && v.Problem.Contains("PackedDataset") && v.Problem.Contains("skipped"));
-        violations.Should().Contain(v => v.Problem.StartsWith("80 shards is not a multiple of world_size × workers × buffer_files = 32", StringComparison.Ordinal));
+        violations.Should().Contain(v => v.Problem.StartsWith("128 shards is not a multiple of world_size × workers × buffer_files = 24", StringComparison.Ordinal));
         violations.Should().NotContain(v => v.Problem.Contains("stage 'basic'"));
     }
 
@@ -186,19 +186,19 @@ public sealed class MixtureVerifyTests(DemoBuildFixture fixture) : IClassFixture
         ramp.StdOut.Should().Contain($"VIOLATION {shard}: token 8195: after this shard");
 
         var missing = fixture.Copy();
-        File.Delete(Path.Combine(missing, DemoBuildFixture.ShardName(79)));
-        File.Delete(SidecarOf(missing, DemoBuildFixture.ShardName(79)));
+        File.Delete(Path.Combine(missing, DemoBuildFixture.ShardName(127)));
+        File.Delete(SidecarOf(missing, DemoBuildFixture.ShardName(127)));
         var json = CliRunner.Run(fixture.Dir.Path, "verify", fixture.SpecPath, missing, "--json");
         json.ExitCode.Should().Be(ExitCodes.VerifyFailed);
         var parsed = JsonNode.Parse(json.StdOut)!;
         ((bool)parsed["ok"]!).Should().BeFalse();
-        parsed["violations"]!.AsArray().Should().Contain(v => (string)v!["shard"]! == DemoBuildFixture.ShardName(78));
+        parsed["violations"]!.AsArray().Should().Contain(v => (string)v!["shard"]! == DemoBuildFixture.ShardName(126));
     }
 
     /// <summary>Changes one id inside the first span of a shard that continues a document from the previous shard; fixes the checksum.</summary>
     private static (string Shard, long Offset) FlipInsideAContinuedDocument(string dir)
     {
-        for (var i = 1; i < 80; i++)
+        for (var i = 1; i < 128; i++)
         {
             var shard = DemoBuildFixture.ShardName(i);
             var sidecar = LoadSidecar(dir, shard);

@@ -16,11 +16,11 @@ public sealed class ShardStatisticsTests(DemoBuildFixture fixture) : IClassFixtu
     public void Counts_agree_with_an_independent_reading_of_the_shard_bytes()
     {
         var stats = ShardStatistics.Compute(fixture.Good);
-        var shards = Enumerable.Range(0, 80).Select(i => Path.Combine(fixture.Good, DemoBuildFixture.ShardName(i))).ToList();
+        var shards = Enumerable.Range(0, 128).Select(i => Path.Combine(fixture.Good, DemoBuildFixture.ShardName(i))).ToList();
         var oracle = JsonNode.Parse(Python.Run(Python.Script("stats_oracle.py"), [stats.BosId.ToString(System.Globalization.CultureInfo.InvariantCulture), stats.EosId.ToString(System.Globalization.CultureInfo.InvariantCulture), .. shards]))!.AsArray();
 
-        stats.Shards.Should().HaveCount(80);
-        for (var i = 0; i < 80; i++)
+        stats.Shards.Should().HaveCount(128);
+        for (var i = 0; i < 128; i++)
         {
             var s = stats.Shards[i];
             var o = oracle[i]!;
@@ -37,7 +37,7 @@ public sealed class ShardStatisticsTests(DemoBuildFixture fixture) : IClassFixtu
         stats.Total.Eos.Should().Be(oracle.Sum(o => (long)o!["eos"]!));
         stats.Total.MinId.Should().Be(oracle.Min(o => (int)o!["min"]!));
         stats.Total.MaxId.Should().Be(oracle.Max(o => (int)o!["max"]!));
-        stats.Total.Tokens.Should().Be(80 * Chunk);
+        stats.Total.Tokens.Should().Be(128 * Chunk);
     }
 
     [Fact]
@@ -45,7 +45,7 @@ public sealed class ShardStatisticsTests(DemoBuildFixture fixture) : IClassFixtu
     {
         var stats = ShardStatistics.Compute(fixture.Good);
 
-        for (var i = 0; i < 80; i++)
+        for (var i = 0; i < 128; i++)
         {
             var sidecar = JsonNode.Parse(File.ReadAllText(Path.Combine(fixture.Good, "sidecars", $"train_demo_{i:D10}.json")))!;
             var spans = sidecar["spans"]!.AsArray().Select(s => s!.AsArray()).ToList();
@@ -69,16 +69,16 @@ public sealed class ShardStatisticsTests(DemoBuildFixture fixture) : IClassFixtu
     {
         var stats = ShardStatistics.Compute(fixture.Good, windowTokens: 2 * Chunk);
 
-        stats.Windows.Should().HaveCount(40);
+        stats.Windows.Should().HaveCount(64);
         for (var k = 0; k < stats.Sources.Count; k++)
         {
             stats.Windows.Sum(w => w.TokensBySource[k]).Should().Be(stats.Total.TokensBySource[k]);
         }
 
         var slim = stats.Sources.ToList().IndexOf("slimpajama");
-        stats.Windows.Take(16).Should().OnlyContain(w => w.Share(slim) == 1.0, "stage 1 is SlimPajama only");
-        stats.Windows.Skip(24).Should().OnlyContain(w => Math.Abs(w.Share(slim) - 0.6) < 0.1, "after the ramp SlimPajama holds 60%");
-        stats.ObservedStageStarts.Should().Equal(0, 262_272, 524_544);
+        stats.Windows.Take(24).Should().OnlyContain(w => w.Share(slim) == 1.0, "stage 1 is SlimPajama only");
+        stats.Windows.Skip(31).Should().OnlyContain(w => Math.Abs(w.Share(slim) - 0.6) < 0.1, "after the ramp SlimPajama holds 60%");
+        stats.ObservedStageStarts.Should().Equal(0, 393_408, 786_816);
     }
 
     [Fact]
@@ -124,15 +124,15 @@ public sealed class ShardStatisticsTests(DemoBuildFixture fixture) : IClassFixtu
         var png = fixture.Dir.Combine("cli-shares.png");
         var table = CliRunner.Run(fixture.Dir.Path, "stats", fixture.Good, "--plot", png, "--spec", fixture.SpecPath);
         table.ExitCode.Should().Be(0, table.StdErr);
-        table.StdOut.Should().Contain("train_demo_0000000079.bin").And.Contain("longest run").And.Contain("share of each source per window of 8,196 tokens");
+        table.StdOut.Should().Contain("train_demo_0000000127.bin").And.Contain("longest run").And.Contain("share of each source per window of 8,196 tokens");
         File.Exists(png).Should().BeTrue();
 
         var json = CliRunner.Run(fixture.Dir.Path, "stats", fixture.Good, "--json", "--window", "32784");
         json.ExitCode.Should().Be(0, json.StdErr);
         var parsed = JsonNode.Parse(json.StdOut)!;
-        parsed["shards"]!.AsArray().Should().HaveCount(80);
-        parsed["windows"]!.AsArray().Should().HaveCount(20);
-        ((long)parsed["total"]!["tokens"]!).Should().Be(80 * Chunk);
+        parsed["shards"]!.AsArray().Should().HaveCount(128);
+        parsed["windows"]!.AsArray().Should().HaveCount(32);
+        ((long)parsed["total"]!["tokens"]!).Should().Be(128 * Chunk);
 
         var missing = CliRunner.Run(fixture.Dir.Path, "stats", fixture.Dir.Combine("nowhere"));
         missing.ExitCode.Should().Be(Errors.ExitCodes.BadShard);
