@@ -3,7 +3,6 @@ using System.Text.Json.Nodes;
 using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Pipeline;
 using TinyLlama.Data.Shards;
-using TinyLlama.Data.Tests.Shards;
 using TinyLlama.Data.Tests.Infrastructure;
 
 namespace TinyLlama.Data.Tests.Pipeline;
@@ -113,7 +112,7 @@ public sealed class TinyLlamaCompatibleBuildTests
         using var tmp = new TempDir();
         var spec = SpecLoader.Load(tmp.Write("spec.yaml", Spec("32784", "pad")));
         var result = BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = tmp.Combine("out"), Threads = 2 });
-        var report = ShardVerifier.Verify(result.Layout.Directory, ShardMutationTests.Expect(spec));
+        var report = ShardVerifier.Verify(result.Layout.Directory, VerifyExpectations.FromSpec(spec));
         report.Violations.Should().BeEmpty();
         report.ShardsChecked.Should().Be(result.Pack.Shards.Count);
     }

@@ -1,8 +1,8 @@
 using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Pipeline;
-using TinyLlama.Data.Tests.Infrastructure;
+using System.Text.Json.Nodes;
 
-namespace TinyLlama.Data.Tests.Shards;
+namespace TinyLlama.Data.Tests.Infrastructure;
 
 /// <summary>The demo mixture (mixtures/demo.yaml: three stages, a ramp, four sources, 128 shards), built once per test class.</summary>
 public sealed class DemoBuildFixture : IDisposable
@@ -12,6 +12,9 @@ public sealed class DemoBuildFixture : IDisposable
         SpecPath = Path.Combine(RepoPaths.RepoRoot, "mixtures", "demo.yaml");
         Spec = SpecLoader.Load(SpecPath);
         Result = BuildPipeline.Run(Spec, new BuildOptions { OutputDirectory = Good, CacheDirectory = Cache, Threads = 2 });
+        Sidecars = Result.Pack.Shards
+            .Select(s => JsonNode.Parse(File.ReadAllText(Result.Layout.SidecarPath(s.Name)))!.AsObject())
+            .ToList();
     }
 
     public TempDir Dir { get; } = new();
@@ -21,6 +24,9 @@ public sealed class DemoBuildFixture : IDisposable
     public BuildSpec Spec { get; }
 
     public BuildResult Result { get; }
+
+    /// <summary>The sidecars of the build, in shard order.</summary>
+    public IReadOnlyList<JsonObject> Sidecars { get; }
 
     public string Good => Dir.Combine("good");
 
