@@ -30,7 +30,9 @@ internal sealed class ParquetRecordReader : IRecordReader
     private long _groupFirstRow;
     private int _groupRows;
     private int _row;
+    private const long LargeGroupChars = 32L << 20;
     private string?[] _texts = [];
+    private long _groupChars;
     private string?[][] _filterColumns;
     private string? _groupRejection;
 
@@ -57,7 +59,9 @@ internal sealed class ParquetRecordReader : IRecordReader
         ParquetReader reader;
         try
         {
-            reader = ParquetReader.CreateAsync(file, new ParquetOptions(), leaveStreamOpen: true).GetAwaiter().GetResult();
+            // Keep Parquet.Net's stream pool small: a row group's pages are read once, so pooling them only adds memory.
+            var parquetOptions = new ParquetOptions { MaximumSmallPoolFreeBytes = 1 << 20, MaximumLargePoolFreeBytes = 8 << 20 };
+            reader = ParquetReader.CreateAsync(file, parquetOptions, leaveStreamOpen: true).GetAwaiter().GetResult();
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
@@ -127,6 +131,7 @@ internal sealed class ParquetRecordReader : IRecordReader
         // would replace any with U+FFFD.
         _text.EnsureCapacity(System.Text.Encoding.UTF8.GetMaxByteCount(text.Length), 0);
         var length = System.Text.Encoding.UTF8.GetBytes(text, _text.Array);
+        _texts[row] = null; // the string is no longer needed: let the collector take it
         Set(index, RecordOutcome.Used, null);
         _current.Utf8Text = new ReadOnlyMemory<byte>(_text.Array, 0, length);
         return true;
@@ -146,7 +151,17 @@ internal sealed class ParquetRecordReader : IRecordReader
         _row = 0;
         _groupRows = 0;
         _groupRejection = null;
+        var previousGroupChars = _groupChars;
         _texts = [];
+        _groupChars = 0;
+        if (previousGroupChars > LargeGroupChars)
+        {
+            // A large row group's strings live on the large object heap until a full collection; without one,
+            // the garbage of several groups piles up. One blocking collection per large group keeps memory
+            // at about one group's worth whatever the file size.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        }
+
         using var rowGroup = _reader.OpenRowGroupReader(group);
         if (rowGroup.RowCount > int.MaxValue)
         {
@@ -167,6 +182,11 @@ internal sealed class ParquetRecordReader : IRecordReader
         try
         {
             _texts = ReadColumn(rowGroup, _textField, cancellationToken);
+            foreach (var t in _texts)
+            {
+                _groupChars += t?.Length ?? 0;
+            }
+
             for (var f = 0; f < _filterFields.Length; f++)
             {
                 _filterColumns[f] = ReadColumn(rowGroup, _filterFields[f], cancellationToken);
