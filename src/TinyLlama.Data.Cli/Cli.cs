@@ -401,6 +401,4 @@ internal static class Cli
             return Task.FromResult(ExitCodes.Bug);
         }
     }
-
-    internal static string Format(double value) => value.ToString("N1", CultureInfo.InvariantCulture);
 }

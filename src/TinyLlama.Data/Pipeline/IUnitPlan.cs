@@ -16,8 +16,5 @@ public interface IUnitPlan
 }
 
 /// <summary>A source's documents after tokenizing: per file, the framed length of each document.</summary>
-public sealed record PlannedSource(string Name, IReadOnlyList<IReadOnlyList<int>> FileDocumentTokens, Packing.Framing Framing)
-{
-    public long FramedTokens => FileDocumentTokens.Sum(f => f.Sum(t => Framing.FramedLength(t)));
-}
+public sealed record PlannedSource(string Name, IReadOnlyList<IReadOnlyList<int>> FileDocumentTokens, Packing.Framing Framing);
 
