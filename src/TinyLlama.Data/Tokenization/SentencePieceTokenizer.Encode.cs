@@ -27,16 +27,26 @@ public sealed partial class SentencePieceTokenizer
 
     /// <summary>Appends the ids of <paramref name="utf8Text"/> (valid UTF-8) to <paramref name="ids"/>.</summary>
     /// <remarks>Invalid UTF-8 does not throw: each byte of an invalid sequence is read as U+FFFD, as sentencepiece does.</remarks>
-    public void Encode(ReadOnlySpan<byte> utf8Text, List<int> ids)
+    public void Encode(ReadOnlySpan<byte> utf8Text, List<int> ids) => Encode(utf8Text, ids, Scratch());
+
+    /// <summary>A worker's own working memory (buffers and chunk cache), for callers that manage their threads.</summary>
+    internal EncoderScratch CreateScratch() => new(this);
+
+    /// <summary>As <see cref="Encode(ReadOnlySpan{byte}, List{int})"/>, with working memory the caller owns (one thread at a time).</summary>
+    internal void Encode(ReadOnlySpan<byte> utf8Text, List<int> ids, EncoderScratch scratch)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        if (!ReferenceEquals(scratch.Owner, this))
+        {
+            throw new ArgumentException("the scratch belongs to another tokenizer", nameof(scratch));
+        }
+
         if (utf8Text.IsEmpty)
         {
             return;
         }
 
         var start = ids.Count;
-        var scratch = Scratch();
         if (_fastPath)
         {
             EncodeChunked(utf8Text, ids, scratch);
