@@ -96,6 +96,7 @@ internal sealed class TokenizeBatch
     }
 
     /// <summary>Tokenizes every used record, then lays the ids out as the cache's little-endian token bytes.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void Tokenize(SentencePieceTokenizer tokenizer, EncoderScratch scratch, int width)
     {
         var ids = Ids;
