@@ -279,12 +279,12 @@ public static class BenchSuite
             var key = "build-" + t.ToString(ic);
             var r = m[key]!.AsObject();
             s.AppendLine(ic, $"- Build phases ({t} thread{(t == 1 ? "" : "s")}, wall): start (spec, tokenizer load, resolve) {Num(r["phase_start_s"]):F2} s, tokenize (read + tokenize + write caches) {Num(r["phase_tokenize_s"]):F2} s, plan {Num(r["phase_plan_s"]):F2} s, pack {Num(r["phase_pack_s"]):F2} s.");
-            s.AppendLine(ic, $"- Pack step ({t} thread build, rerun from its caches; pack phase: units → shards + sidecars): {Num(r["shard_bytes"]) / 1e9:F2} GB of shards in {Num(r["pack_wall_s"]):F2} s = **{Num(r["shard_bytes"]) / 1e9 / Num(r["pack_wall_s"]):F2} GB/s**; shards identical to the build's: {r["identical_shards"]}.");
+            s.AppendLine(ic, $"- Pack step ({t} thread build, rerun from its caches; pack phase: units → shards + sidecars): {Num(r["shard_bytes"]) / 1e9:F2} GB of shards in {Num(r["pack_wall_s"]):F2} s = **{Num(r["shard_bytes"]) / 1e9 / Num(r["pack_wall_s"]):F2} GB/s**; shards identical to the build's: {((bool)r["identical_shards"]! ? "yes" : "NO")}.");
         }
 
         if (m["build-1"] is JsonObject b1 && m["build-2"] is JsonObject b2)
         {
-            s.AppendLine(ic, $"- Scaling 1 → 2 threads (wall): **{Num(b1["wall_s"]) / Num(b2["wall_s"]):F2}×**; same first shard: {(string?)b1["shards_sha256_first"] == (string?)b2["shards_sha256_first"]}.");
+            s.AppendLine(ic, $"- Scaling 1 → 2 threads (wall): **{Num(b1["wall_s"]) / Num(b2["wall_s"]):F2}×**; same first shard: {((string?)b1["shards_sha256_first"] == (string?)b2["shards_sha256_first"] ? "yes" : "NO")}.");
         }
 
         if (m["python"] is not null)
