@@ -30,6 +30,8 @@ internal static class Cli
         root.Subcommands.Add(VerifyCommand());
         root.Subcommands.Add(StatsCommand());
         root.Subcommands.Add(DemoCorporaCommand());
+        root.Subcommands.Add(BenchCommand());
+        root.Subcommands.Add(BenchOneCommand());
         using var cts = new CancellationTokenSource();
         Console.CancelKeyPress += (_, e) =>
         {
@@ -295,6 +297,84 @@ internal static class Cli
     }
 
     private static VerifyExpectations Expectations(BuildSpec spec) => VerifyExpectations.FromSpec(spec);
+
+    private static Command BenchCommand()
+    {
+        var samples = new Option<string>("--samples") { Description = "The sample corpora the input is generated from.", DefaultValueFactory = _ => "../shared/data" };
+        var tokenizer = new Option<string>("--tokenizer") { Description = "The Llama 2 tokenizer.model.", DefaultValueFactory = _ => "../shared/tokenizers/llama2/tokenizer.model" };
+        var work = new Option<string>("--work") { Description = "Work folder for the generated corpus and builds (reused between runs).", DefaultValueFactory = _ => Path.Combine(Path.GetTempPath(), "tinyllama-bench") };
+        var megabytes = new Option<long>("--mb") { Description = "MB of used text to generate.", DefaultValueFactory = _ => 200 };
+        var files = new Option<int>("--files") { Description = "Number of jsonl.zst files.", DefaultValueFactory = _ => 8 };
+        var rounds = new Option<int>("--rounds") { Description = "Interleaved rounds; medians are reported.", DefaultValueFactory = _ => 3 };
+        var threads = new Option<string>("--threads") { Description = "Comma-separated thread counts for the end-to-end build.", DefaultValueFactory = _ => "1,2" };
+        var noReference = new Option<bool>("--no-reference") { Description = "Skip the python sentencepiece and spm_encode references." };
+        var markdown = new Option<string?>("--markdown") { Description = "Also write the Markdown report to this file." };
+        var json = new Option<bool>("--json") { Description = "Print every measurement as JSON instead of the Markdown report." };
+        var command = new Command("bench", "Measure tokenizer, end-to-end build (1 and 2 threads), pack step and the python/spm_encode references on a generated corpus; see docs/perf.md.")
+        {
+            samples, tokenizer, work, megabytes, files, rounds, threads, noReference, markdown, json,
+        };
+        command.SetAction((parse, ct) => Guard(() =>
+        {
+            var (report, data) = Bench.BenchSuite.Run(new Bench.BenchOptions
+            {
+                SamplesDirectory = parse.GetValue(samples)!,
+                TokenizerPath = parse.GetValue(tokenizer)!,
+                WorkDirectory = parse.GetValue(work)!,
+                TextMegabytes = parse.GetValue(megabytes),
+                Files = parse.GetValue(files),
+                Rounds = parse.GetValue(rounds),
+                Threads = [.. parse.GetValue(threads)!.Split(',').Select(t => int.Parse(t, CultureInfo.InvariantCulture))],
+                Reference = !parse.GetValue(noReference),
+                CommandLine = "tinyllama-data " + string.Join(' ', Environment.GetCommandLineArgs().Skip(1)),
+                Child = SelfProcess,
+            }, line => Console.Error.WriteLine(line), ct);
+            if (parse.GetValue(markdown) is { } path)
+            {
+                File.WriteAllText(path, report);
+            }
+
+            Console.Out.Write(parse.GetValue(json) ? CanonicalJson.Serialize(data) : report);
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>One measurement in this process (the bench starts one process per measurement).</summary>
+    private static Command BenchOneCommand()
+    {
+        var kind = new Argument<string>("kind") { Description = "read | tokenize | build" };
+        var work = new Option<string>("--work") { Required = true };
+        var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 1 };
+        var command = new Command("bench-one", "One benchmark measurement (used by bench).") { kind, work, threads };
+        command.Hidden = true;
+        command.SetAction((parse, ct) => Guard(() =>
+        {
+            var result = Bench.BenchMeasure.Run(parse.GetValue(kind)!, parse.GetValue(work)!, parse.GetValue(threads), ct);
+            Console.Out.WriteLine(result.ToJsonString());
+            return ExitCodes.Ok;
+        }));
+        return command;
+    }
+
+    /// <summary>This program again, with other arguments (as an apphost, or as <c>dotnet tinyllama-data.dll</c>).</summary>
+    private static System.Diagnostics.ProcessStartInfo SelfProcess(IReadOnlyList<string> args)
+    {
+        var exe = Environment.ProcessPath ?? throw new InvalidOperationException("the program's path is unknown");
+        var start = new System.Diagnostics.ProcessStartInfo(exe);
+        if (string.Equals(Path.GetFileNameWithoutExtension(exe), "dotnet", StringComparison.Ordinal))
+        {
+            start.ArgumentList.Add(typeof(Cli).Assembly.Location);
+        }
+
+        foreach (var a in args)
+        {
+            start.ArgumentList.Add(a);
+        }
+
+        return start;
+    }
+
 
     private static JsonObject ReportJson(VerifyReport report) => new()
     {

@@ -21,6 +21,8 @@ public sealed class TokenCache(string directory, SentencePieceTokenizer tokenize
 {
     public const int FormatVersion = 1;
 
+    private readonly Stack<EncoderScratch> _scratches = new();
+
     public string Directory { get; } = Path.GetFullPath(directory);
 
     public SentencePieceTokenizer Tokenizer { get; } = tokenizer;
@@ -94,142 +96,101 @@ public sealed class TokenCache(string directory, SentencePieceTokenizer tokenize
         return TokenCacheEntry.Open(basePath, RecordCounts.FromJson(meta["records"]!.AsObject()));
     }
 
-    /// <summary>Returns the complete entry for the file, tokenizing it first if needed.</summary>
-    public TokenCacheEntry GetOrBuild(string inputPath, ReaderOptions options, BuildProgress? progress, CancellationToken cancellationToken)
+    /// <summary>Threads <see cref="GetOrBuild"/> tokenizes one file with (1 = everything on the caller's thread).</summary>
+    public int Threads { get; init; } = 1;
+
+    /// <summary>Returns the complete entry for the file, tokenizing it first if needed (on <see cref="Threads"/> threads).</summary>
+    public TokenCacheEntry GetOrBuild(string inputPath, ReaderOptions options, BuildProgress? progress, CancellationToken cancellationToken) =>
+        GetOrBuildAll([(inputPath, options)], Threads, progress, cancellationToken)[0];
+
+    /// <summary>
+    /// Returns the complete entries of the files, in the order given, tokenizing those not cached yet on
+    /// <paramref name="threads"/> threads in all: several files at once and each file over several threads.
+    /// The cache files are byte-identical whatever the thread count.
+    /// </summary>
+    public IReadOnlyList<TokenCacheEntry> GetOrBuildAll(IReadOnlyList<(string Path, ReaderOptions Options)> inputs, int threads, BuildProgress? progress, CancellationToken cancellationToken)
     {
-        var existing = TryOpen(inputPath, options);
-        if (existing is not null)
+        ArgumentNullException.ThrowIfNull(inputs);
+        var entries = new TokenCacheEntry?[inputs.Count];
+        var jobs = new List<(string Path, ReaderOptions Options, string BasePath)>();
+        var queued = new HashSet<string>(StringComparer.Ordinal);
+        for (var i = 0; i < inputs.Count; i++)
         {
-            var size = new FileInfo(inputPath).Length;
-            progress?.AddInputDone(size);
-            return existing;
+            var (path, options) = inputs[i];
+            entries[i] = TryOpen(path, options);
+            if (entries[i] is not null)
+            {
+                progress?.AddInputDone(new FileInfo(path).Length);
+            }
+            else if (queued.Add(BasePathFor(path, options)))
+            {
+                jobs.Add((path, options, BasePathFor(path, options)));
+            }
         }
 
-        Build(inputPath, options, progress, cancellationToken);
-        return TryOpen(inputPath, options) ?? throw new InvalidOperationException("cache entry missing right after it was written");
+        if (jobs.Count > 0)
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+            CacheBuildPool.Run(this, jobs, threads, progress, cancellationToken);
+        }
+
+        var result = new TokenCacheEntry[inputs.Count];
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            result[i] = entries[i] ?? TryOpen(inputs[i].Path, inputs[i].Options)
+                ?? throw new InvalidOperationException("cache entry missing right after it was written");
+        }
+
+        return result;
     }
 
-    private void Build(string inputPath, ReaderOptions options, BuildProgress? progress, CancellationToken cancellationToken)
+    /// <summary>Writes <c>.idx</c>, <c>.rec</c> and, last, <c>.json</c> of an entry whose <c>.bin</c> is committed.</summary>
+    internal void WriteEntryFiles(FileBuild file, RecordCounts counts, List<int> sizes, List<long> records, string binSha, long binLength, int width)
     {
-        System.IO.Directory.CreateDirectory(Directory);
-        var basePath = BasePathFor(inputPath, options);
-        var width = LitPkdsFormat.TokenWidth(Dtype);
-        var counts = new RecordCounts();
-        var sizes = new List<int>();
-        var records = new List<long>();
-        var ids = new List<int>(1 << 16);
-        var tokenBytes = new byte[1 << 16];
-
-        using (var bin = new AtomicFile(basePath + ".bin"))
-        using (var binHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256))
+        var idx = BuildIndex(sizes, width);
+        var rec = new byte[8 * records.Count];
+        for (var i = 0; i < records.Count; i++)
         {
-            using (var reader = RecordReaders.Open(inputPath, options))
+            BinaryPrimitives.WriteInt64LittleEndian(rec.AsSpan(8 * i), records[i]);
+        }
+
+        AtomicFile.WriteAllBytes(file.BasePath + ".idx", idx);
+        AtomicFile.WriteAllBytes(file.BasePath + ".rec", rec);
+        var meta = new JsonObject
+        {
+            ["cache_version"] = FormatVersion,
+            ["input"] = Path.GetFullPath(file.InputPath),
+            ["tokenizer_sha256"] = Tokenizer.ModelSha256,
+            ["reader"] = ReaderOptionsJson(file.Options),
+            ["dtype"] = Dtype,
+            ["documents"] = sizes.Count,
+            ["records"] = counts.ToJson(),
+            ["bytes"] = new JsonObject { ["bin"] = binLength, ["idx"] = idx.Length, ["rec"] = rec.Length },
+            ["sha256"] = new JsonObject
             {
-                long reported = 0;
-                while (reader.MoveNext(cancellationToken))
-                {
-                    var r = reader.Current;
-                    counts.Read++;
-                    counts.ReplacedSequences += r.ReplacedSequences;
-                    switch (r.Outcome)
-                    {
-                        case RecordOutcome.Used:
-                            ids.Clear();
-                            Tokenizer.Encode(r.Utf8Text.Span, ids);
-                            WriteIds(bin.Stream, binHash, CollectionsMarshal.AsSpan(ids), width, ref tokenBytes);
-                            sizes.Add(ids.Count);
-                            records.Add(r.Index);
-                            counts.Used++;
-                            counts.Tokens += ids.Count;
-                            counts.TextBytes += r.Utf8Text.Length;
-                            progress?.AddDocument(ids.Count, r.Utf8Text.Length);
-                            break;
-                        case RecordOutcome.Empty:
-                            counts.Empty++;
-                            break;
-                        case RecordOutcome.Filtered:
-                            counts.Filtered[r.Reason ?? "filter"] = counts.Filtered.GetValueOrDefault(r.Reason ?? "filter") + 1;
-                            break;
-                        case RecordOutcome.Rejected:
-                            counts.Rejected[r.Reason ?? "rejected"] = counts.Rejected.GetValueOrDefault(r.Reason ?? "rejected") + 1;
-                            break;
-                        default:
-                            throw new InvalidOperationException("unknown record outcome");
-                    }
+                ["bin"] = binSha,
+                ["idx"] = Hashing.Sha256Hex(idx),
+                ["rec"] = Hashing.Sha256Hex(rec),
+            },
+        };
+        AtomicFile.WriteAllBytes(file.BasePath + ".json", CanonicalJson.SerializeToUtf8(meta));
+    }
 
-                    var consumed = reader.FileBytesConsumed;
-                    progress?.AddInputDone(consumed - reported);
-                    reported = consumed;
-                }
-
-                progress?.AddInputDone(new FileInfo(inputPath).Length - reported);
-            }
-
-            if (!counts.Balances)
-            {
-                throw new InvalidOperationException($"{inputPath}: record accounting does not balance");
-            }
-
-            var binSha = Convert.ToHexStringLower(binHash.GetHashAndReset());
-            var binLength = bin.Stream.Length;
-            bin.Commit();
-
-            var idx = BuildIndex(sizes, width);
-            var rec = new byte[8 * records.Count];
-            for (var i = 0; i < records.Count; i++)
-            {
-                BinaryPrimitives.WriteInt64LittleEndian(rec.AsSpan(8 * i), records[i]);
-            }
-
-            AtomicFile.WriteAllBytes(basePath + ".idx", idx);
-            AtomicFile.WriteAllBytes(basePath + ".rec", rec);
-            var meta = new JsonObject
-            {
-                ["cache_version"] = FormatVersion,
-                ["input"] = Path.GetFullPath(inputPath),
-                ["tokenizer_sha256"] = Tokenizer.ModelSha256,
-                ["reader"] = ReaderOptionsJson(options),
-                ["dtype"] = Dtype,
-                ["documents"] = sizes.Count,
-                ["records"] = counts.ToJson(),
-                ["bytes"] = new JsonObject { ["bin"] = binLength, ["idx"] = idx.Length, ["rec"] = rec.Length },
-                ["sha256"] = new JsonObject
-                {
-                    ["bin"] = binSha,
-                    ["idx"] = Hashing.Sha256Hex(idx),
-                    ["rec"] = Hashing.Sha256Hex(rec),
-                },
-            };
-            AtomicFile.WriteAllBytes(basePath + ".json", CanonicalJson.SerializeToUtf8(meta));
+    /// <summary>A worker's encoder memory, kept between files so its chunk cache stays warm.</summary>
+    internal EncoderScratch RentScratch()
+    {
+        lock (_scratches)
+        {
+            return _scratches.TryPop(out var s) ? s : Tokenizer.CreateScratch();
         }
     }
 
-    private static void WriteIds(Stream stream, IncrementalHash hash, ReadOnlySpan<int> ids, int width, ref byte[] buffer)
+    internal void ReturnScratch(EncoderScratch scratch)
     {
-        var needed = ids.Length * width;
-        if (buffer.Length < needed)
+        lock (_scratches)
         {
-            buffer = new byte[Math.Max(needed, buffer.Length * 2)];
+            _scratches.Push(scratch);
         }
-
-        var span = buffer.AsSpan(0, needed);
-        if (width == 2)
-        {
-            for (var i = 0; i < ids.Length; i++)
-            {
-                BinaryPrimitives.WriteUInt16LittleEndian(span[(2 * i)..], checked((ushort)ids[i]));
-            }
-        }
-        else
-        {
-            for (var i = 0; i < ids.Length; i++)
-            {
-                BinaryPrimitives.WriteInt32LittleEndian(span[(4 * i)..], ids[i]);
-            }
-        }
-
-        stream.Write(span);
-        hash.AppendData(span);
     }
 
     private byte[] BuildIndex(List<int> sizes, int width)

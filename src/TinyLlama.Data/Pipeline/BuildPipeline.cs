@@ -153,25 +153,15 @@ public static class BuildPipeline
             .SelectMany((r, s) => r.Files.Select(f => (Path: f, r.Options)))
             .Where((_, j) => options.Worker.Owns(j))
             .ToList();
-        foreach (var job in jobs)
+        foreach (var (path, _) in jobs)
         {
-            progress.AddInputTotal(new FileInfo(job.Path).Length);
+            progress.AddInputTotal(new FileInfo(path).Length);
         }
 
-        long kept = 0;
-        var parallel = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, options.Threads), CancellationToken = cancellationToken };
-        Parallel.ForEach(jobs, parallel, job =>
-        {
-            if (c.Cache.TryOpen(job.Path, job.Options) is not null)
-            {
-                Interlocked.Increment(ref kept);
-                progress.AddInputDone(new FileInfo(job.Path).Length);
-            }
-            else
-            {
-                c.Cache.GetOrBuild(job.Path, job.Options, progress, cancellationToken);
-            }
-        });
+        // Files already complete are kept; the rest are tokenized on Threads threads in all (several files
+        // at once, each file over several threads), with caches byte-identical for any thread count.
+        var kept = jobs.Count(j => c.Cache.TryOpen(j.Path, j.Options) is not null);
+        c.Cache.GetOrBuildAll(jobs, options.Threads, progress, cancellationToken);
         return new StepResult("tokenize", options.Worker, jobs.Count, jobs.Count - kept, kept);
     }
 

@@ -14,8 +14,38 @@ public sealed class BuildProgress
     private long _shardsWritten;
     private long _shardsTotal;
 
+    private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
+    private readonly List<(string Phase, TimeSpan Start)> _phases = [("start", TimeSpan.Zero)];
+
     /// <summary>What the build is doing now: "tokenize", "plan", "pack", "verify".</summary>
-    public string Phase { get; set; } = "start";
+    public string Phase
+    {
+        get
+        {
+            lock (_phases)
+            {
+                return _phases[^1].Phase;
+            }
+        }
+
+        set
+        {
+            lock (_phases)
+            {
+                _phases.Add((value, _clock.Elapsed));
+            }
+        }
+    }
+
+    /// <summary>Wall time spent in each phase so far (the current one up to now), in the order they started.</summary>
+    public IReadOnlyList<(string Phase, TimeSpan Duration)> PhaseDurations()
+    {
+        lock (_phases)
+        {
+            var now = _clock.Elapsed;
+            return [.. _phases.Select((p, i) => (p.Phase, (i + 1 < _phases.Count ? _phases[i + 1].Start : now) - p.Start))];
+        }
+    }
 
     public long InputBytesTotal => Interlocked.Read(ref _inputBytesTotal);
 

@@ -2,10 +2,15 @@ namespace TinyLlama.Data.Tokenization;
 
 /// <summary>
 /// A bounded, single-thread cache of chunk → ids, where a chunk is a short sequence of symbols that the
-/// tokenizer has proven to encode independently of its neighbours. Keys and values live in one int arena;
-/// when the arena or the entry table fills up, everything is dropped at once, so memory stays flat
-/// (about 14 MB per thread that encodes with a given tokenizer, allocated on first use).
+/// tokenizer has proven to encode independently of its neighbours. When the arena or the table fills up,
+/// everything is dropped at once, so memory stays flat (about 12 MB per encoder, allocated on first use).
 /// </summary>
+/// <remarks>
+/// Laid out for as few cache misses per lookup as possible (the table is far larger than the CPU caches):
+/// one 64-bit slot holds the high bits of the chunk's hash and the entry's arena offset; the entry is one
+/// contiguous run of the arena: a header (key length | value length &lt;&lt; 8), the key, the value. A hit
+/// touches one slot and one run of the arena.
+/// </remarks>
 internal sealed class ChunkCache
 {
     /// <summary>Chunks longer than this (in symbols) are not cached.</summary>
@@ -14,12 +19,10 @@ internal sealed class ChunkCache
     private const int SlotBits = 19;
     private const int MaxEntries = 1 << 18;
     private const int ArenaSize = 1 << 21;
+    private const int OffsetBits = 22; // arena offset + 1 fits
+    private const ulong OffsetMask = (1UL << OffsetBits) - 1;
 
-    private readonly int[] _slots = new int[1 << SlotBits]; // entry index + 1; 0 = empty
-    private readonly ulong[] _entryHash = new ulong[MaxEntries];
-    private readonly int[] _entryOffset = new int[MaxEntries];
-    private readonly byte[] _entryKeyLength = new byte[MaxEntries];
-    private readonly short[] _entryValueLength = new short[MaxEntries];
+    private readonly ulong[] _slots = new ulong[1 << SlotBits]; // hash tag | (arena offset + 1); 0 = empty
     private readonly int[] _arena = new int[ArenaSize];
     private int _entries;
     private int _arenaUsed;
@@ -28,25 +31,29 @@ internal sealed class ChunkCache
     public static ulong Mix(ulong hash, int symbol) =>
         System.Numerics.BitOperations.RotateLeft((hash ^ (uint)symbol) * 0x9E3779B97F4A7C15UL, 23);
 
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public bool TryGet(ulong hash, ReadOnlySpan<int> key, out ReadOnlySpan<int> value)
     {
-        var mask = _slots.Length - 1;
+        var slots = _slots;
+        var mask = slots.Length - 1;
+        var tag = hash & ~OffsetMask;
         var slot = Slot(hash);
         while (true)
         {
-            var entry = _slots[slot] - 1;
-            if (entry < 0)
+            var entry = slots[slot];
+            if (entry == 0)
             {
                 value = default;
                 return false;
             }
 
-            if (_entryHash[entry] == hash && _entryKeyLength[entry] == key.Length)
+            if ((entry & ~OffsetMask) == tag)
             {
-                var offset = _entryOffset[entry];
-                if (_arena.AsSpan(offset, key.Length).SequenceEqual(key))
+                var offset = (int)(entry & OffsetMask) - 1;
+                var header = _arena[offset];
+                if ((header & 0xFF) == key.Length && _arena.AsSpan(offset + 1, key.Length).SequenceEqual(key))
                 {
-                    value = _arena.AsSpan(offset + key.Length, _entryValueLength[entry]);
+                    value = _arena.AsSpan(offset + 1 + key.Length, header >> 8);
                     return true;
                 }
             }
@@ -56,28 +63,28 @@ internal sealed class ChunkCache
     }
 
     /// <summary>Adds an entry the caller has just looked up and missed.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public void Add(ulong hash, ReadOnlySpan<int> key, ReadOnlySpan<int> value)
     {
-        if (key.Length > MaxKeyLength || value.Length > short.MaxValue)
+        if (key.Length > MaxKeyLength || value.Length > 1 << 20)
         {
             return;
         }
 
-        if (_entries == MaxEntries || _arenaUsed + key.Length + value.Length > _arena.Length)
+        var size = 1 + key.Length + value.Length;
+        if (_entries == MaxEntries || _arenaUsed + size > _arena.Length)
         {
             Array.Clear(_slots);
             _entries = 0;
             _arenaUsed = 0;
         }
 
-        var entry = _entries++;
-        _entryHash[entry] = hash;
-        _entryOffset[entry] = _arenaUsed;
-        _entryKeyLength[entry] = (byte)key.Length;
-        _entryValueLength[entry] = (short)value.Length;
-        key.CopyTo(_arena.AsSpan(_arenaUsed));
-        value.CopyTo(_arena.AsSpan(_arenaUsed + key.Length));
-        _arenaUsed += key.Length + value.Length;
+        var offset = _arenaUsed;
+        _arena[offset] = key.Length | (value.Length << 8);
+        key.CopyTo(_arena.AsSpan(offset + 1));
+        value.CopyTo(_arena.AsSpan(offset + 1 + key.Length));
+        _arenaUsed += size;
+        _entries++;
 
         var mask = _slots.Length - 1;
         var slot = Slot(hash);
@@ -86,7 +93,7 @@ internal sealed class ChunkCache
             slot = (slot + 1) & mask;
         }
 
-        _slots[slot] = entry + 1;
+        _slots[slot] = (hash & ~OffsetMask) | (uint)(offset + 1);
     }
 
     private static int Slot(ulong hash) => (int)((hash * 0xD6E8FEB86659FD93UL) >> (64 - SlotBits));

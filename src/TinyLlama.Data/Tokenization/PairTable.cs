@@ -42,6 +42,7 @@ internal sealed class PairTable
     }
 
     /// <summary>The id of the piece <paramref name="left"/> + <paramref name="right"/>, or -1. Both must be ≥ 0.</summary>
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveOptimization)]
     public int Find(int left, int right)
     {
         var key = Key(left, right);

@@ -18,6 +18,10 @@ namespace TinyLlama.Data.Tokenization;
 // 3. Merging. Short chunks: a linear scan for the best pair (highest score, leftmost on ties) over a compact
 //    array. Long chunks: sentencepiece's own agenda (a priority queue with lazy invalidation).
 //
+// 4. Tiering. The hot methods are marked AggressiveOptimization: under tiered compilation they otherwise run
+//    for seconds as unoptimized or instrumented code (and OSR versions of the chunk loop), which halved the
+//    speed on a busy 2-core machine.
+//
 // Models with user-defined pieces (frozen symbols) or unused pieces (resegmented from a per-text map that
 // sentencepiece fills in push order) take the literal whole-text path instead.
 public sealed partial class SentencePieceTokenizer
@@ -27,16 +31,27 @@ public sealed partial class SentencePieceTokenizer
 
     /// <summary>Appends the ids of <paramref name="utf8Text"/> (valid UTF-8) to <paramref name="ids"/>.</summary>
     /// <remarks>Invalid UTF-8 does not throw: each byte of an invalid sequence is read as U+FFFD, as sentencepiece does.</remarks>
-    public void Encode(ReadOnlySpan<byte> utf8Text, List<int> ids)
+    public void Encode(ReadOnlySpan<byte> utf8Text, List<int> ids) => Encode(utf8Text, ids, Scratch());
+
+    /// <summary>A worker's own working memory (buffers and chunk cache), for callers that manage their threads.</summary>
+    internal EncoderScratch CreateScratch() => new(this);
+
+    /// <summary>As <see cref="Encode(ReadOnlySpan{byte}, List{int})"/>, with working memory the caller owns (one thread at a time).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal void Encode(ReadOnlySpan<byte> utf8Text, List<int> ids, EncoderScratch scratch)
     {
         ArgumentNullException.ThrowIfNull(ids);
+        if (!ReferenceEquals(scratch.Owner, this))
+        {
+            throw new ArgumentException("the scratch belongs to another tokenizer", nameof(scratch));
+        }
+
         if (utf8Text.IsEmpty)
         {
             return;
         }
 
         var start = ids.Count;
-        var scratch = Scratch();
         if (_fastPath)
         {
             EncodeChunked(utf8Text, ids, scratch);
@@ -158,6 +173,7 @@ public sealed partial class SentencePieceTokenizer
         return scratch;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void EncodeChunked(ReadOnlySpan<byte> text, List<int> ids, EncoderScratch scratch)
     {
         var state = new ChunkState { Symbols = scratch.Symbols, LastChar = -1 };
@@ -246,7 +262,7 @@ public sealed partial class SentencePieceTokenizer
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private void Append(ref ChunkState state, int cp, int symbol, List<int> ids, EncoderScratch scratch)
     {
         if (cp == SpaceSymbol && state.LastChar != SpaceSymbol && state.Count > 0 && _splitBeforeSpace)
@@ -264,6 +280,7 @@ public sealed partial class SentencePieceTokenizer
         state.LastChar = cp;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Flush(ref ChunkState state, List<int> ids, EncoderScratch scratch)
     {
         var n = state.Count;
@@ -300,6 +317,7 @@ public sealed partial class SentencePieceTokenizer
     }
 
     /// <summary>Merges a short chunk: repeatedly the best adjacent pair (highest score, leftmost on ties).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void MergeByScan(int[] symbols, int n, List<int> ids, EncoderScratch scratch)
     {
         var merged = scratch.ScanMerged;
@@ -357,7 +375,7 @@ public sealed partial class SentencePieceTokenizer
         }
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private void SetPair(int[] symbols, int[] merged, float[] scores, int i)
     {
         var m = _pairs.Find(symbols[i], symbols[i + 1]);
@@ -371,6 +389,7 @@ public sealed partial class SentencePieceTokenizer
     /// Symbols &lt; 0 are characters that are no piece at all and never merge; frozen symbols (user-defined pieces)
     /// never merge either. With unused pieces, the final symbols are resegmented as sentencepiece does.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void MergeWithAgenda(int[] symbols, int n, bool[]? frozen, List<int> ids, EncoderScratch scratch)
     {
         scratch.EnsureAgendaCapacity(n);
@@ -548,7 +567,7 @@ public sealed partial class SentencePieceTokenizer
         return Array.IndexOf(_pieces, builder.ToString());
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
     private void EmitSymbol(int symbol, List<int> ids)
     {
         if ((uint)symbol < (uint)VocabularySize)

@@ -1,0 +1,231 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json.Nodes;
+using TinyLlama.Data.Mixtures.Spec;
+using TinyLlama.Data.Pipeline;
+using TinyLlama.Data.Readers;
+using TinyLlama.Data.Tokenization;
+
+namespace TinyLlama.Data.Bench;
+
+/// <summary>
+/// One measurement, run inside its own process (the bench starts a child per measurement, so that peak
+/// RSS belongs to that measurement alone). Each returns a JSON object of plain numbers.
+/// </summary>
+public static class BenchMeasure
+{
+    /// <summary>The kinds of measurement <see cref="Run"/> knows.</summary>
+    public static IReadOnlyList<string> Kinds { get; } = ["read", "tokenize", "build"];
+
+    public static JsonObject Run(string kind, string workDirectory, int threads, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(kind);
+        var corpus = BenchCorpusInfoFile.Load(workDirectory);
+        return kind switch
+        {
+            "read" => Read(corpus, cancellationToken),
+            "tokenize" => Tokenize(corpus, cancellationToken),
+            "build" => Build(corpus, workDirectory, threads, cancellationToken),
+            _ => throw new ArgumentException("unknown measurement " + kind, nameof(kind)),
+        };
+    }
+
+    /// <summary>Decompress + split lines + parse JSON + filter, one thread, no tokenizing: what reading costs.</summary>
+    private static JsonObject Read(BenchCorpusInfo corpus, CancellationToken cancellationToken)
+    {
+        var options = SlimPajamaOptions();
+        var clock = Clock.Start();
+        long bytes = 0, docs = 0;
+        foreach (var file in corpus.Files)
+        {
+            using var reader = RecordReaders.Open(file, options);
+            while (reader.MoveNext(cancellationToken))
+            {
+                if (reader.Current.Outcome == RecordOutcome.Used)
+                {
+                    bytes += reader.Current.Utf8Text.Length;
+                    docs++;
+                }
+            }
+        }
+
+        return clock.Stop(new JsonObject { ["kind"] = "read", ["threads"] = 1, ["text_bytes"] = bytes, ["documents"] = docs });
+    }
+
+    /// <summary>The tokenizer alone on one thread: every used text, loaded into memory first (not timed), fresh tokenizer.</summary>
+    private static JsonObject Tokenize(BenchCorpusInfo corpus, CancellationToken cancellationToken)
+    {
+        var options = SlimPajamaOptions();
+        var texts = new List<byte[]>();
+        foreach (var file in corpus.Files)
+        {
+            using var reader = RecordReaders.Open(file, options);
+            while (reader.MoveNext(cancellationToken))
+            {
+                if (reader.Current.Outcome == RecordOutcome.Used)
+                {
+                    texts.Add(reader.Current.Utf8Text.ToArray());
+                }
+            }
+        }
+
+        var spec = SpecLoader.Load(corpus.SpecPath);
+        var tokenizer = SentencePieceTokenizer.Load(spec.TokenizerPath);
+        var ids = new List<int>(1 << 20);
+        long bytes = 0, tokens = 0;
+        var clock = Clock.Start();
+        foreach (var text in texts)
+        {
+            ids.Clear();
+            tokenizer.Encode(text, ids);
+            bytes += text.Length;
+            tokens += ids.Count;
+        }
+
+        return clock.Stop(new JsonObject { ["kind"] = "tokenize", ["threads"] = 1, ["text_bytes"] = bytes, ["tokens"] = tokens, ["documents"] = texts.Count });
+    }
+
+    /// <summary>
+    /// The whole build (read → tokenize → plan → pack → manifest) into a fresh folder with a fresh cache,
+    /// then the same spec again from those caches into another folder: that second run is the pack step
+    /// (plus opening the caches and planning), measured on its own.
+    /// </summary>
+    private static JsonObject Build(BenchCorpusInfo corpus, string workDirectory, int threads, CancellationToken cancellationToken)
+    {
+        var spec = SpecLoader.Load(corpus.SpecPath);
+        var outDir = Path.Combine(workDirectory, "out-" + threads.ToString(CultureInfo.InvariantCulture));
+        var packDir = outDir + "-pack";
+        foreach (var d in new[] { outDir, packDir })
+        {
+            if (Directory.Exists(d))
+            {
+                Directory.Delete(d, recursive: true);
+            }
+        }
+
+        var clock = Clock.Start();
+        var progress = new BuildProgress();
+        var result = BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = outDir, Threads = threads }, progress, cancellationToken);
+        var measured = clock.Stop(new JsonObject
+        {
+            ["kind"] = "build",
+            ["threads"] = threads,
+            ["text_bytes"] = result.Sources.Sum(s => s.Totals.TextBytes),
+            ["tokens"] = result.Sources.Sum(s => s.Totals.Tokens),
+            ["documents"] = result.Sources.Sum(s => s.Totals.Used),
+            ["shards"] = result.Pack.Shards.Count,
+        });
+
+        foreach (var (phase, duration) in progress.PhaseDurations())
+        {
+            measured["phase_" + phase + "_s"] = Math.Round(duration.TotalSeconds, 3);
+        }
+
+        var pack = Clock.Start();
+        var packProgress = new BuildProgress();
+        var again = BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = packDir, CacheDirectory = result.Layout.DefaultCacheDirectory, Threads = threads }, packProgress, cancellationToken);
+        var packed = pack.Stop([]);
+        foreach (var (phase, duration) in packProgress.PhaseDurations())
+        {
+            measured["rerun_phase_" + phase + "_s"] = Math.Round(duration.TotalSeconds, 3);
+        }
+
+        long shardBytes = 0;
+        foreach (var s in again.Pack.Shards)
+        {
+            shardBytes += new FileInfo(Path.Combine(packDir, s.Name)).Length;
+        }
+
+        measured["rerun_wall_s"] = packed["wall_s"]!.DeepClone();
+        measured["pack_wall_s"] = measured["rerun_phase_pack_s"]!.DeepClone();
+        measured["pack_cpu_s"] = packed["cpu_s"]!.DeepClone();
+        measured["shard_bytes"] = shardBytes;
+        measured["identical_shards"] = again.Pack.Shards.Select(s => s.Sha256).SequenceEqual(result.Pack.Shards.Select(s => s.Sha256));
+        measured["shards_sha256_first"] = result.Pack.Shards.Count > 0 ? result.Pack.Shards[0].Sha256 : "";
+        Directory.Delete(packDir, recursive: true);
+        Directory.Delete(outDir, recursive: true);
+        return measured;
+    }
+
+    internal static ReaderOptions SlimPajamaOptions() => new()
+    {
+        Filters = [new RecordFilter("no_github", "meta.redpajama_set_name", FilterMode.Exclude, ["RedPajamaGithub"])],
+    };
+
+    /// <summary>Wall time, process CPU time (user + system, all threads) and the process's peak RSS over a region.</summary>
+    private sealed class Clock
+    {
+        private readonly Stopwatch _wall = Stopwatch.StartNew();
+        private readonly TimeSpan _cpu;
+
+        private Clock(TimeSpan cpu) => _cpu = cpu;
+
+        public static Clock Start()
+        {
+            GC.Collect();
+            ResetPeakRss();
+            return new Clock(Process.GetCurrentProcess().TotalProcessorTime);
+        }
+
+        public JsonObject Stop(JsonObject into)
+        {
+            var wall = _wall.Elapsed.TotalSeconds;
+            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - _cpu).TotalSeconds;
+            into["wall_s"] = Math.Round(wall, 3);
+            into["cpu_s"] = Math.Round(cpu, 3);
+            into["peak_rss_bytes"] = PeakRss();
+            return into;
+        }
+
+        /// <summary>Linux: writing 5 to clear_refs resets VmHWM to the current RSS.</summary>
+        private static void ResetPeakRss()
+        {
+            try
+            {
+                File.WriteAllText("/proc/self/clear_refs", "5");
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Not Linux, or not allowed: the peak then covers the whole process.
+            }
+        }
+
+        private static long PeakRss()
+        {
+            try
+            {
+                foreach (var line in File.ReadLines("/proc/self/status"))
+                {
+                    if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                    {
+                        return long.Parse(line[6..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+                    }
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+
+            return Environment.WorkingSet;
+        }
+    }
+}
+
+/// <summary>Reads the generator's <c>corpus.json</c> (written by <see cref="BenchCorpus.Generate"/>).</summary>
+internal static class BenchCorpusInfoFile
+{
+    public static BenchCorpusInfo Load(string workDirectory) =>
+        FromJson(JsonNode.Parse(File.ReadAllText(Path.Combine(workDirectory, "corpus.json")))!.AsObject());
+
+    public static BenchCorpusInfo FromJson(JsonObject o) =>
+        new(
+            [.. o["files"]!.AsArray().Select(n => (string)n!)],
+            (long)o["used_text_bytes"]!,
+            (long)o["used_documents"]!,
+            (long)o["long_documents"]!,
+            (string)o["reference_file"]!,
+            (long)o["reference_text_bytes"]!,
+            (long)o["reference_documents"]!,
+            (string)o["reference_text_lines"]!,
+            (string)o["spec"]!);
+}

@@ -1,0 +1,305 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace TinyLlama.Data.Bench;
+
+/// <summary>What <c>tinyllama-data bench</c> runs.</summary>
+public sealed record BenchOptions
+{
+    /// <summary>The sample corpora the input is generated from (../shared/data).</summary>
+    public required string SamplesDirectory { get; init; }
+
+    public required string TokenizerPath { get; init; }
+
+    /// <summary>Where the corpus is generated and builds are written (never inside the repository).</summary>
+    public required string WorkDirectory { get; init; }
+
+    public long TextMegabytes { get; init; } = 200;
+
+    public int Files { get; init; } = 8;
+
+    public ulong Seed { get; init; } = 20240101;
+
+    public int Rounds { get; init; } = 3;
+
+    public IReadOnlyList<int> Threads { get; init; } = [1, 2];
+
+    /// <summary>Run the python and spm_encode references (pinned to CPU 0) on the corpus's first file.</summary>
+    public bool Reference { get; init; } = true;
+
+    public string Python { get; init; } = "/usr/bin/python3";
+
+    public string SpmEncode { get; init; } = "spm_encode";
+
+    /// <summary>The command line that reproduces the run, recorded in the report.</summary>
+    public string CommandLine { get; init; } = "";
+
+    /// <summary>
+    /// Makes the command that runs one measurement in a fresh process: the arguments after the program
+    /// (<c>bench-one KIND --work DIR --threads N</c>) in, the process to start out (the CLI wires itself).
+    /// </summary>
+    public required Func<IReadOnlyList<string>, ProcessStartInfo> Child { get; init; }
+}
+
+/// <summary>
+/// The benchmark: generates the input, then runs every measurement once per round, interleaved (so slow
+/// drifts of a shared machine hit them alike), each in its own process, and reports the medians with the
+/// machine and the load, as Markdown (docs/perf.md) and JSON.
+/// </summary>
+public static class BenchSuite
+{
+    private const double MB = 1e6;
+
+    public static (string Markdown, JsonObject Json) Run(BenchOptions options, Action<string>? log, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        log ??= _ => { };
+        var work = Path.GetFullPath(options.WorkDirectory);
+        options = options with
+        {
+            SamplesDirectory = Path.GetFullPath(options.SamplesDirectory),
+            TokenizerPath = Path.GetFullPath(options.TokenizerPath),
+        };
+        Directory.CreateDirectory(work);
+        var loadBefore = LoadAverage();
+        log($"generating {options.TextMegabytes} MB of text into {work} (reused when already there)");
+        var corpus = BenchCorpus.Generate(options.SamplesDirectory, options.TokenizerPath, work, options.TextMegabytes * 1_000_000, options.Files, options.Seed);
+        log(FormattableString.Invariant($"corpus: {corpus.Files.Count} files, {corpus.UsedTextBytes / MB:F1} MB of used text, {corpus.UsedDocuments:N0} documents ({corpus.LongDocuments} of 1–5 MB)"));
+
+        var runs = new Dictionary<string, List<JsonObject>>(StringComparer.Ordinal);
+        var order = new List<string>();
+        void Add(string key, JsonObject result)
+        {
+            if (!runs.TryGetValue(key, out var list))
+            {
+                runs[key] = list = [];
+                order.Add(key);
+            }
+
+            list.Add(result);
+            log($"  {key}: {Summary(result)}");
+        }
+
+        for (var round = 1; round <= options.Rounds; round++)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            log(FormattableString.Invariant($"round {round}/{options.Rounds} (load {LoadAverage()})"));
+            Add("read", Child(options, "read", 1, work));
+            Add("tokenize", Child(options, "tokenize", 1, work));
+            foreach (var t in options.Threads)
+            {
+                Add("build-" + t.ToString(CultureInfo.InvariantCulture), Child(options, "build", t, work));
+            }
+
+            if (options.Reference)
+            {
+                Add("python", BenchReference.RunPython(options.Python, work, options.TokenizerPath, corpus.ReferenceFile));
+                Add("spm_encode", BenchReference.RunSpmEncode(options.SpmEncode, work, options.TokenizerPath, corpus.ReferenceTextLines));
+            }
+        }
+
+        var json = new JsonObject
+        {
+            ["machine"] = Machine(loadBefore),
+            ["corpus"] = new JsonObject
+            {
+                ["files"] = corpus.Files.Count,
+                ["used_text_bytes"] = corpus.UsedTextBytes,
+                ["used_documents"] = corpus.UsedDocuments,
+                ["long_documents"] = corpus.LongDocuments,
+                ["reference_text_bytes"] = corpus.ReferenceTextBytes,
+                ["reference_documents"] = corpus.ReferenceDocuments,
+            },
+            ["rounds"] = options.Rounds,
+            ["command"] = options.CommandLine,
+        };
+        var medians = new JsonObject();
+        foreach (var key in order)
+        {
+            medians[key] = Median(runs[key]);
+        }
+
+        json["median"] = medians;
+        json["all"] = new JsonObject(order.Select(k => KeyValuePair.Create(k, (JsonNode?)new JsonArray([.. runs[k]]))));
+        json["machine"]!["loadavg_after"] = LoadAverage();
+        return (Markdown(json, corpus, options), json);
+    }
+
+    private static JsonObject Child(BenchOptions options, string kind, int threads, string work)
+    {
+        var cpus = threads <= 1 ? "0" : "0-" + (threads - 1).ToString(CultureInfo.InvariantCulture);
+        var start = options.Child(["bench-one", kind, "--work", work, "--threads", threads.ToString(CultureInfo.InvariantCulture)]);
+
+        // Pinned like the references: N threads on CPUs 0..N-1.
+        var pinned = new ProcessStartInfo("taskset")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            UseShellExecute = false,
+        };
+        pinned.ArgumentList.Add("-c");
+        pinned.ArgumentList.Add(cpus);
+        pinned.ArgumentList.Add(start.FileName);
+        foreach (var a in start.ArgumentList)
+        {
+            pinned.ArgumentList.Add(a);
+        }
+
+        using var process = Process.Start(pinned) ?? throw new InvalidOperationException("cannot start the measurement process");
+        var stderr = process.StandardError.ReadToEndAsync();
+        var stdout = process.StandardOutput.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"measurement {kind} ({threads} threads) failed with exit code {process.ExitCode}: {stderr.Result}");
+        }
+
+        return JsonNode.Parse(stdout.Trim().Split('\n')[^1])!.AsObject();
+    }
+
+    private static JsonObject Median(List<JsonObject> runs)
+    {
+        var median = new JsonObject();
+        foreach (var (key, value) in runs[0])
+        {
+            if (value is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number)
+            {
+                var sorted = runs.Select(r => Num(r[key])).Order().ToList();
+                median[key] = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+            }
+            else
+            {
+                median[key] = value?.DeepClone();
+            }
+        }
+
+        return median;
+    }
+
+    private static double Num(JsonNode? node) =>
+        double.Parse(node?.ToJsonString() ?? throw new InvalidOperationException("a measurement is missing a number"), CultureInfo.InvariantCulture);
+
+    private static string Summary(JsonObject r)
+    {
+        var bytes = r["text_bytes"] is { } b ? Num(b) : double.NaN;
+        var wall = Num(r["wall_s"]);
+        var cpu = Num(r["cpu_s"]);
+        var rss = Num(r["peak_rss_bytes"]) / (1 << 20);
+        var text = double.IsNaN(bytes) ? "" : FormattableString.Invariant($"{bytes / MB / wall:F1} MB/s wall, {bytes / MB / cpu:F1} MB/CPU-s, ");
+        var pack = r["pack_wall_s"] is { } p ? FormattableString.Invariant($", pack {Num(r["shard_bytes"]) / 1e9 / Num(p):F2} GB/s") : "";
+        return FormattableString.Invariant($"{text}{wall:F2} s wall, {cpu:F2} s CPU, peak RSS {rss:F0} MiB{pack}");
+    }
+
+    private static JsonObject Machine(string loadBefore)
+    {
+        var cpu = "unknown";
+        long memory = 0;
+        try
+        {
+            cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+            var mem = File.ReadLines("/proc/meminfo").First(l => l.StartsWith("MemTotal:", StringComparison.Ordinal));
+            memory = long.Parse(mem[9..].Trim().Split(' ')[0], CultureInfo.InvariantCulture) * 1024;
+        }
+        catch (IOException)
+        {
+        }
+
+        return new JsonObject
+        {
+            ["nproc"] = Environment.ProcessorCount,
+            ["cpu"] = cpu,
+            ["memory_bytes"] = memory,
+            ["os"] = RuntimeInformation.OSDescription,
+            ["runtime"] = RuntimeInformation.FrameworkDescription,
+            ["loadavg_before"] = loadBefore,
+        };
+    }
+
+    private static string LoadAverage()
+    {
+        try
+        {
+            return string.Join(' ', File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
+    private static string Markdown(JsonObject json, BenchCorpusInfo corpus, BenchOptions options)
+    {
+        var m = json["median"]!.AsObject();
+        var machine = json["machine"]!.AsObject();
+        var s = new StringBuilder();
+        var ic = CultureInfo.InvariantCulture;
+        s.AppendLine(ic, $"Machine: {machine["nproc"]} CPUs ({machine["cpu"]}), {(long)machine["memory_bytes"]! / (1L << 30)} GiB, {machine["os"]}, {machine["runtime"]}; load average {machine["loadavg_before"]} before, {machine["loadavg_after"]} after.");
+        s.AppendLine();
+        s.AppendLine(ic, $"Input: {corpus.Files.Count} SlimPajama-layout jsonl.zst files, {corpus.UsedTextBytes / MB:F1} MB of used text in {corpus.UsedDocuments:N0} documents ({corpus.LongDocuments} of 1–5 MB); the references read the first file ({corpus.ReferenceTextBytes / MB:F1} MB, {corpus.ReferenceDocuments:N0} documents). Medians of {json["rounds"]} interleaved rounds, each measurement in its own process; MB = 10⁶ bytes of UTF-8 text; per core = pinned to that many CPUs with `taskset`.");
+        s.AppendLine();
+        s.AppendLine("| measurement | threads | MB/s (wall) | MB/s per core | MB per CPU-second | tokens/s per core | wall s | CPU s | peak RSS MiB |");
+        s.AppendLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+        var rows = new List<(string Key, string Name)>
+        {
+            ("read", "read only (zstd + lines + JSON + filter)"),
+            ("tokenize", "our tokenizer alone"),
+        };
+        rows.AddRange(options.Threads.Select(t => ("build-" + t.ToString(ic), "our build end to end (read → tokenize → pack)")));
+        rows.Add(("python", "reference: TinyLlama prep loop, python sentencepiece"));
+        rows.Add(("spm_encode", "reference: spm_encode (C++)"));
+        foreach (var (key, name) in rows)
+        {
+            if (m[key] is not JsonObject r)
+            {
+                continue;
+            }
+
+            var threads = r["threads"] is { } t ? (int)Num(t) : 1;
+            var bytes = r["text_bytes"] is { } b ? Num(b) : corpus.ReferenceTextBytes;
+            var wall = Num(r["wall_s"]);
+            var cpu = Num(r["cpu_s"]);
+            var tokens = r["tokens"] is { } tk ? Num(tk) : double.NaN;
+            s.AppendLine(ic, $"| {name} | {threads} | {bytes / MB / wall:F1} | {bytes / MB / wall / threads:F1} | {bytes / MB / cpu:F1} | {(double.IsNaN(tokens) ? "–" : (tokens / wall / threads / 1e6).ToString("F2", ic) + " M")} | {wall:F2} | {cpu:F2} | {Num(r["peak_rss_bytes"]) / (1 << 20):F0} |");
+        }
+
+        s.AppendLine();
+        double PerCore(string key, long fallbackBytes)
+        {
+            var r = m[key]!.AsObject();
+            var threads = r["threads"] is { } t ? Num(t) : 1;
+            var bytes = r["text_bytes"] is { } b ? Num(b) : fallbackBytes;
+            return bytes / MB / Num(r["wall_s"]) / threads;
+        }
+
+        foreach (var t in options.Threads)
+        {
+            var key = "build-" + t.ToString(ic);
+            var r = m[key]!.AsObject();
+            s.AppendLine(ic, $"- Build phases ({t} thread{(t == 1 ? "" : "s")}, wall): start (spec, tokenizer load, resolve) {Num(r["phase_start_s"]):F2} s, tokenize (read + tokenize + write caches) {Num(r["phase_tokenize_s"]):F2} s, plan {Num(r["phase_plan_s"]):F2} s, pack {Num(r["phase_pack_s"]):F2} s.");
+            s.AppendLine(ic, $"- Pack step ({t} thread build, rerun from its caches; pack phase: units → shards + sidecars): {Num(r["shard_bytes"]) / 1e9:F2} GB of shards in {Num(r["pack_wall_s"]):F2} s = **{Num(r["shard_bytes"]) / 1e9 / Num(r["pack_wall_s"]):F2} GB/s**; shards identical to the build's: {((bool)r["identical_shards"]! ? "yes" : "NO")}.");
+        }
+
+        if (m["build-1"] is JsonObject b1 && m["build-2"] is JsonObject b2)
+        {
+            s.AppendLine(ic, $"- Scaling 1 → 2 threads (wall): **{Num(b1["wall_s"]) / Num(b2["wall_s"]):F2}×**; same first shard: {((string?)b1["shards_sha256_first"] == (string?)b2["shards_sha256_first"] ? "yes" : "NO")}.");
+        }
+
+        if (m["python"] is not null)
+        {
+            var py = PerCore("python", corpus.ReferenceTextBytes);
+            var spm = PerCore("spm_encode", corpus.ReferenceTextBytes);
+            foreach (var key in options.Threads.Select(t => "build-" + t.ToString(ic)).Prepend("tokenize"))
+            {
+                var ours = PerCore(key, 0);
+                s.AppendLine(ic, $"- {key} per core vs the python reference: **{ours / py:F1}×**; vs spm_encode: **{ours / spm:F1}×**.");
+            }
+        }
+
+        s.AppendLine();
+        s.AppendLine("Command: `" + options.CommandLine + "`");
+        return s.ToString();
+    }
+}
