@@ -246,7 +246,5 @@ public sealed class TokenCache(string directory, SentencePieceTokenizer tokenize
         };
     }
 
-    internal static string Describe(long value) => value.ToString("N0", CultureInfo.InvariantCulture);
 
-    internal static byte[] Utf8(string s) => Encoding.UTF8.GetBytes(s);
 }

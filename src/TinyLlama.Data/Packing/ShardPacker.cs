@@ -1,4 +1,6 @@
 using System.Buffers.Binary;
+using System.Collections.Concurrent;
+using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
 using Microsoft.Win32.SafeHandles;
@@ -74,34 +76,35 @@ public enum ShardAction
 /// returned either way, never silent).
 /// </summary>
 /// <remarks>
-/// Spans are collected as units arrive; the tokens are copied from the caches only when a shard is
-/// flushed and only if it is to be written. So a resumed build checks and keeps finished shards without
-/// reading their tokens, and a worker walks past other workers' shards at the cost of the schedule alone.
+/// The calling thread walks the units and cuts them into per-shard span lists; each finished list goes to
+/// one of <see cref="Threads"/> writers, which copy the tokens from the caches, hash, write and describe the
+/// shard. Shards are independent, so the bytes do not depend on the thread count. Tokens are copied only
+/// for shards that are written: a resumed build checks and keeps finished shards without reading their
+/// tokens, and a worker walks past other workers' shards at the cost of the schedule alone.
 /// </remarks>
 public sealed class ShardPacker : IDisposable
 {
     /// <summary>The fields of each entry of a sidecar's <c>spans</c> array, in order.</summary>
     public static readonly IReadOnlyList<string> SpanFields = ["offset", "source", "file", "record", "start", "end", "length", "epoch", "stage"];
 
-    private const int MaxOpenFiles = 64;
     private readonly PackContext _ctx;
     private readonly int _width;
-    private readonly byte[] _buffer;
-    private readonly Dictionary<(int Source, int File), SafeFileHandle> _handles = [];
-    private readonly List<ShardInfo> _shards = [];
     private readonly List<Span> _spans = [];
+    private readonly SortedDictionary<long, ShardInfo> _done = [];
+    private BlockingCollection<ShardJob>? _queue;
+    private CancellationTokenSource? _stop;
+    private Task[] _writers = [];
     private long _fill;
     private long _index;
     private IUnitPlan? _plan;
     private long _tokensIn;
+    private long _written;
 
     public ShardPacker(PackContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
         _ctx = context;
         _width = LitPkdsFormat.TokenWidth(context.Dtype);
-        _buffer = new byte[LitPkdsFormat.HeaderSize + (context.ChunkSize * _width)];
-        LitPkdsFormat.WriteHeader(_buffer, context.Dtype, context.ChunkSize);
     }
 
     public BuildProgress? Progress { get; init; }
@@ -109,36 +112,63 @@ public sealed class ShardPacker : IDisposable
     /// <summary>What to do with shard k (default: write every shard).</summary>
     public Func<long, ShardAction> ActionFor { get; init; } = _ => ShardAction.Write;
 
+    /// <summary>Shards written at once (each writer holds one shard's buffer).</summary>
+    public int Threads { get; init; } = 1;
+
     /// <summary>How many shards were written (not kept from an earlier run, not skipped).</summary>
-    public long ShardsWritten { get; private set; }
+    public long ShardsWritten => Interlocked.Read(ref _written);
 
     public PackResult Pack(IUnitPlan plan, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(plan);
         _plan = plan;
-        foreach (var unit in plan.Units(_ctx.ChunkSize))
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            Add(unit);
-        }
+        var threads = Math.Max(1, Threads);
+        _queue = new BlockingCollection<ShardJob>(boundedCapacity: threads);
 
+        // Cancelled by the caller, or by a writer that failed: then the producer stops instead of waiting on a full queue.
+        _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _writers = [.. Enumerable.Range(0, threads).Select(_ => Task.Factory.StartNew(
+            WriteShards, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))];
         long dropped = 0;
         long padded = 0;
-        if (_fill > 0)
+        try
         {
-            if (_ctx.Tail == TailPolicy.Drop)
+            foreach (var unit in plan.Units(_ctx.ChunkSize))
             {
-                dropped = _fill;
+                _stop.Token.ThrowIfCancellationRequested();
+                Add(unit);
             }
-            else
+
+            if (_fill > 0)
             {
-                padded = _ctx.ChunkSize - _fill;
-                _fill = _ctx.ChunkSize;
-                Flush(padded);
+                if (_ctx.Tail == TailPolicy.Drop)
+                {
+                    dropped = _fill;
+                }
+                else
+                {
+                    padded = _ctx.ChunkSize - _fill;
+                    _fill = _ctx.ChunkSize;
+                    Flush(padded);
+                }
+            }
+        }
+        finally
+        {
+            _queue.CompleteAdding();
+            try
+            {
+                Task.WaitAll(_writers, CancellationToken.None);
+            }
+            catch (AggregateException e)
+            {
+                // A writer's failure (disk full, a shard that does not check) is the build's error.
+                var first = e.Flatten().InnerExceptions.FirstOrDefault(x => x is not OperationCanceledException) ?? e.InnerExceptions[0];
+                ExceptionDispatchInfo.Capture(first).Throw();
             }
         }
 
-        return new PackResult(_shards, _tokensIn, dropped, padded);
+        return new PackResult([.. _done.Values], _tokensIn, dropped, padded);
     }
 
     private void Add(PackUnit unit)
@@ -173,84 +203,44 @@ public sealed class ShardPacker : IDisposable
     {
         var index = _index++;
         var action = ActionFor(index);
-        if (action == ShardAction.Skip)
+        if (action != ShardAction.Skip)
         {
-            _spans.Clear();
-            _fill = 0;
-            return;
+            // Blocks while every writer is busy and the queue is full: memory stays at Threads + queue shards.
+            _queue!.Add(new ShardJob(index, [.. _spans], pad, action, _plan?.StateAtShardStart(index)), _stop!.Token);
         }
 
-        var name = _ctx.Layout.ShardName(index);
-        var path = _ctx.Layout.ShardPath(index);
-        var sidecarPath = _ctx.Layout.SidecarPath(name);
-        var (bos, eos, bySource) = Count();
-        string? sha = null;
-        if (action is ShardAction.Resume or ShardAction.Check)
-        {
-            sha = ExistingMatches(index, name, path, sidecarPath, pad);
-            if (sha is null && action == ShardAction.Check)
-            {
-                throw new ShardException(name, -1, "missing, incomplete or not what this spec and these caches give: run the pack step for it (or build) again");
-            }
-        }
-
-        if (sha is null)
-        {
-            Materialize(pad);
-            sha = Convert.ToHexStringLower(SHA256.HashData(_buffer));
-            AtomicFile.WriteAllBytes(path, _buffer);
-            AtomicFile.WriteAllBytes(sidecarPath, CanonicalJson.SerializeToUtf8(Sidecar(index, name, sha, bos, eos, bySource, pad)));
-            ShardsWritten++;
-        }
-
-        var bySourceDict = new SortedDictionary<string, long>(StringComparer.Ordinal);
-        for (var i = 0; i < bySource.Length; i++)
-        {
-            bySourceDict[_ctx.SourceNames[i]] = bySource[i];
-        }
-
-        _shards.Add(new ShardInfo(name, sha, bySourceDict, bos, eos, pad));
-        Progress?.AddShard();
         _spans.Clear();
         _fill = 0;
     }
 
-    /// <summary>The sha256 of the shard already on disk when it and its sidecar are exactly what this shard would be; else null.</summary>
-    private string? ExistingMatches(long index, string name, string path, string sidecarPath, long pad)
+    private void WriteShards()
     {
+        using var writer = new ShardWriter(this);
         try
         {
-            if (!File.Exists(path) || !File.Exists(sidecarPath) || new FileInfo(path).Length != _buffer.Length)
+            foreach (var job in _queue!.GetConsumingEnumerable(_stop!.Token))
             {
-                return null;
-            }
+                var info = writer.Write(job);
+                lock (_done)
+                {
+                    _done[job.Index] = info;
+                }
 
-            var existing = File.ReadAllBytes(sidecarPath);
-            if (JsonNode.Parse(existing)?["sha256"]?.GetValue<string>() is not { Length: 64 } sha)
-            {
-                return null;
+                Progress?.AddShard();
             }
-
-            var (bos, eos, bySource) = Count();
-            var expected = CanonicalJson.SerializeToUtf8(Sidecar(index, name, sha, bos, eos, bySource, pad));
-            if (!expected.AsSpan().SequenceEqual(existing))
-            {
-                return null;
-            }
-
-            return Hashing.Sha256File(path) == sha ? sha : null;
         }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException)
+        catch (Exception e) when (e is not OperationCanceledException)
         {
-            return null;
+            _stop!.Cancel();
+            throw;
         }
     }
 
-    private (long Bos, long Eos, long[] BySource) Count()
+    private (long Bos, long Eos, long[] BySource) Count(Span[] spans)
     {
         long bos = 0, eos = 0;
         var bySource = new long[_ctx.SourceNames.Count];
-        foreach (var s in _spans)
+        foreach (var s in spans)
         {
             bySource[s.Unit.Source] += s.End - s.Start;
             bos += _ctx.Framing.Bos && s.Start == 0 ? 1 : 0;
@@ -260,115 +250,12 @@ public sealed class ShardPacker : IDisposable
         return (bos, eos, bySource);
     }
 
-    /// <summary>Copies every span's framed tokens from the caches into the buffer, then the padding.</summary>
-    private void Materialize(long pad)
-    {
-        foreach (var s in _spans)
-        {
-            CopyFramed(s.Unit, _ctx.Caches[s.Unit.Source][s.Unit.File], s.Offset, s.Start, s.End - s.Start);
-        }
-
-        for (var p = _ctx.ChunkSize - pad; p < _ctx.ChunkSize; p++)
-        {
-            Put(p, _ctx.PadId);
-        }
-    }
-
-    /// <summary>Copies framed tokens [start, start + count) of the unit's document to the buffer at <paramref name="at"/>.</summary>
-    private void CopyFramed(PackUnit unit, TokenCacheEntry cache, long at, long start, long count)
-    {
-        var framing = _ctx.Framing;
-        long docTokens = cache.DocumentTokens[unit.Document];
-        var framedLength = framing.FramedLength(docTokens);
-        var pos = at;
-        var end = start + count;
-        var p = start;
-        if (framing.Bos && p == 0 && p < end)
-        {
-            Put(pos++, framing.BosId);
-            p++;
-        }
-
-        // Document ids overlap [p, end) in framed positions [offset, offset + docTokens).
-        var offset = framing.Bos ? 1 : 0;
-        var idsFrom = Math.Max(p, offset) - offset;
-        var idsTo = Math.Min(end, offset + docTokens) - offset;
-        if (idsTo > idsFrom)
-        {
-            var bytes = (int)((idsTo - idsFrom) * _width);
-            var dest = _buffer.AsSpan((int)(LitPkdsFormat.HeaderSize + (pos * _width)), bytes);
-            var fileOffset = cache.ByteOffset(unit.Document) + (idsFrom * _width);
-            ReadExactly(unit, cache, dest, fileOffset);
-            pos += idsTo - idsFrom;
-            p = offset + idsTo;
-        }
-
-        if (framing.Eos && end == framedLength && p == framedLength - 1)
-        {
-            Put(pos, framing.EosId);
-        }
-    }
-
-    private void ReadExactly(PackUnit unit, TokenCacheEntry cache, Span<byte> dest, long fileOffset)
-    {
-        var handle = Handle(unit, cache);
-        var done = 0;
-        while (done < dest.Length)
-        {
-            var n = RandomAccess.Read(handle, dest[done..], fileOffset + done);
-            if (n == 0)
-            {
-                throw new IoFailureException(cache.BinPath, "token cache ends early; delete the cache entry to rebuild it");
-            }
-
-            done += n;
-        }
-    }
-
-    private SafeFileHandle Handle(PackUnit unit, TokenCacheEntry cache)
-    {
-        if (_handles.TryGetValue((unit.Source, unit.File), out var h))
-        {
-            return h;
-        }
-
-        if (_handles.Count >= MaxOpenFiles)
-        {
-            CloseHandles();
-        }
-
-        try
-        {
-            h = File.OpenHandle(cache.BinPath, FileMode.Open, FileAccess.Read, FileShare.Read);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new IoFailureException(cache.BinPath, "cannot open the token cache: " + e.Message, e);
-        }
-
-        _handles[(unit.Source, unit.File)] = h;
-        return h;
-    }
-
-    private void Put(long position, int id)
-    {
-        var at = _buffer.AsSpan((int)(LitPkdsFormat.HeaderSize + (position * _width)));
-        if (_width == 2)
-        {
-            BinaryPrimitives.WriteUInt16LittleEndian(at, checked((ushort)id));
-        }
-        else
-        {
-            BinaryPrimitives.WriteInt32LittleEndian(at, id);
-        }
-    }
-
-    private JsonObject Sidecar(long index, string name, string sha, long bos, long eos, long[] bySource, long pad)
+    private JsonObject Sidecar(ShardJob job, string name, string sha, (long Bos, long Eos, long[] BySource) counts)
     {
         var spans = new JsonArray();
         var fileTable = new List<(int Source, int File)>();
         var fileIndex = new Dictionary<(int, int), int>();
-        foreach (var s in _spans)
+        foreach (var s in job.Spans)
         {
             var key = (s.Unit.Source, s.Unit.File);
             if (!fileIndex.TryGetValue(key, out var fi))
@@ -382,9 +269,9 @@ public sealed class ShardPacker : IDisposable
         }
 
         var tokensBySource = new JsonObject();
-        for (var i = 0; i < bySource.Length; i++)
+        for (var i = 0; i < counts.BySource.Length; i++)
         {
-            tokensBySource[_ctx.SourceNames[i]] = bySource[i];
+            tokensBySource[_ctx.SourceNames[i]] = counts.BySource[i];
         }
 
         var files = new JsonArray();
@@ -397,7 +284,7 @@ public sealed class ShardPacker : IDisposable
         {
             ["format"] = "LITPKDS",
             ["shard"] = name,
-            ["index"] = index,
+            ["index"] = job.Index,
             ["sha256"] = sha,
             ["chunk_size"] = _ctx.ChunkSize,
             ["dtype"] = LitPkdsFormat.DtypeName(_ctx.Dtype),
@@ -408,20 +295,20 @@ public sealed class ShardPacker : IDisposable
             ["separator"] = SpecLoader.SeparatorName(_ctx.Separator),
             ["spec_sha256"] = _ctx.SpecHash,
             ["tokenizer_sha256"] = _ctx.TokenizerSha256,
-            ["start_token"] = index * _ctx.ChunkSize,
+            ["start_token"] = job.Index * _ctx.ChunkSize,
             ["tokens"] = new JsonObject
             {
                 ["by_source"] = tokensBySource,
-                ["bos"] = bos,
-                ["eos"] = eos,
-                ["pad"] = pad,
+                ["bos"] = counts.Bos,
+                ["eos"] = counts.Eos,
+                ["pad"] = job.Pad,
             },
             ["sources"] = new JsonArray([.. _ctx.SourceNames.Select(n => (JsonNode?)n)]),
             ["stages"] = new JsonArray([.. _ctx.StageNames.Select(n => (JsonNode?)n)]),
             ["files"] = files,
             ["span_fields"] = new JsonArray([.. SpanFields.Select(n => (JsonNode?)n)]),
             ["spans"] = spans,
-            ["scheduler_state"] = StateJson(_plan?.StateAtShardStart(index)),
+            ["scheduler_state"] = StateJson(job.State),
         };
     }
 
@@ -438,17 +325,208 @@ public sealed class ShardPacker : IDisposable
         })]),
     };
 
-    private void CloseHandles()
+    public void Dispose()
     {
-        foreach (var h in _handles.Values)
-        {
-            h.Dispose();
-        }
-
-        _handles.Clear();
+        _queue?.Dispose();
+        _stop?.Dispose();
     }
 
-    public void Dispose() => CloseHandles();
-
     private readonly record struct Span(long Offset, PackUnit Unit, long Record, long Start, long End, long FramedLength);
+
+    /// <summary>One shard's worth of spans, handed to a writer.</summary>
+    private sealed record ShardJob(long Index, Span[] Spans, long Pad, ShardAction Action, SchedulerState? State);
+
+    /// <summary>A writer thread's shard buffer and open cache files.</summary>
+    private sealed class ShardWriter(ShardPacker packer) : IDisposable
+    {
+        private const int MaxOpenFiles = 64;
+        private readonly PackContext _ctx = packer._ctx;
+        private readonly int _width = packer._width;
+        private readonly byte[] _buffer = NewBuffer(packer._ctx, packer._width);
+        private readonly Dictionary<(int Source, int File), SafeFileHandle> _handles = [];
+
+        private static byte[] NewBuffer(PackContext ctx, int width)
+        {
+            var buffer = new byte[LitPkdsFormat.HeaderSize + (ctx.ChunkSize * width)];
+            LitPkdsFormat.WriteHeader(buffer, ctx.Dtype, ctx.ChunkSize);
+            return buffer;
+        }
+
+        public ShardInfo Write(ShardJob job)
+        {
+            var name = _ctx.Layout.ShardName(job.Index);
+            var path = _ctx.Layout.ShardPath(job.Index);
+            var sidecarPath = _ctx.Layout.SidecarPath(name);
+            var counts = packer.Count(job.Spans);
+            string? sha = null;
+            if (job.Action is ShardAction.Resume or ShardAction.Check)
+            {
+                sha = ExistingMatches(job, name, path, sidecarPath, counts);
+                if (sha is null && job.Action == ShardAction.Check)
+                {
+                    throw new ShardException(name, -1, "missing, incomplete or not what this spec and these caches give: run the pack step for it (or build) again");
+                }
+            }
+
+            if (sha is null)
+            {
+                Materialize(job);
+                sha = Convert.ToHexStringLower(SHA256.HashData(_buffer));
+                AtomicFile.WriteAllBytes(path, _buffer);
+                AtomicFile.WriteAllBytes(sidecarPath, CanonicalJson.SerializeToUtf8(packer.Sidecar(job, name, sha, counts)));
+                Interlocked.Increment(ref packer._written);
+            }
+
+            var bySource = new SortedDictionary<string, long>(StringComparer.Ordinal);
+            for (var i = 0; i < counts.BySource.Length; i++)
+            {
+                bySource[_ctx.SourceNames[i]] = counts.BySource[i];
+            }
+
+            return new ShardInfo(name, sha, bySource, counts.Bos, counts.Eos, job.Pad);
+        }
+
+        /// <summary>The sha256 of the shard on disk when it and its sidecar are exactly what this shard would be; else null.</summary>
+        private string? ExistingMatches(ShardJob job, string name, string path, string sidecarPath, (long Bos, long Eos, long[] BySource) counts)
+        {
+            try
+            {
+                if (!File.Exists(path) || !File.Exists(sidecarPath) || new FileInfo(path).Length != _buffer.Length)
+                {
+                    return null;
+                }
+
+                var existing = File.ReadAllBytes(sidecarPath);
+                if (JsonNode.Parse(existing)?["sha256"]?.GetValue<string>() is not { Length: 64 } sha)
+                {
+                    return null;
+                }
+
+                var expected = CanonicalJson.SerializeToUtf8(packer.Sidecar(job, name, sha, counts));
+                if (!expected.AsSpan().SequenceEqual(existing))
+                {
+                    return null;
+                }
+
+                return Hashing.Sha256File(path) == sha ? sha : null;
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException or InvalidOperationException)
+            {
+                return null;
+            }
+        }
+
+        /// <summary>Copies every span's framed tokens from the caches into the buffer, then the padding.</summary>
+        private void Materialize(ShardJob job)
+        {
+            foreach (var s in job.Spans)
+            {
+                CopyFramed(s.Unit, _ctx.Caches[s.Unit.Source][s.Unit.File], s.Offset, s.Start, s.End - s.Start);
+            }
+
+            for (var p = _ctx.ChunkSize - job.Pad; p < _ctx.ChunkSize; p++)
+            {
+                Put(p, _ctx.PadId);
+            }
+        }
+
+        /// <summary>Copies framed tokens [start, start + count) of the unit's document to the buffer at <paramref name="at"/>.</summary>
+        private void CopyFramed(PackUnit unit, TokenCacheEntry cache, long at, long start, long count)
+        {
+            var framing = _ctx.Framing;
+            long docTokens = cache.DocumentTokens[unit.Document];
+            var framedLength = framing.FramedLength(docTokens);
+            var pos = at;
+            var end = start + count;
+            var p = start;
+            if (framing.Bos && p == 0 && p < end)
+            {
+                Put(pos++, framing.BosId);
+                p++;
+            }
+
+            // Document ids overlap [p, end) in framed positions [offset, offset + docTokens).
+            var offset = framing.Bos ? 1 : 0;
+            var idsFrom = Math.Max(p, offset) - offset;
+            var idsTo = Math.Min(end, offset + docTokens) - offset;
+            if (idsTo > idsFrom)
+            {
+                var bytes = (int)((idsTo - idsFrom) * _width);
+                var dest = _buffer.AsSpan((int)(LitPkdsFormat.HeaderSize + (pos * _width)), bytes);
+                ReadExactly(unit, cache, dest, cache.ByteOffset(unit.Document) + (idsFrom * _width));
+                pos += idsTo - idsFrom;
+                p = offset + idsTo;
+            }
+
+            if (framing.Eos && end == framedLength && p == framedLength - 1)
+            {
+                Put(pos, framing.EosId);
+            }
+        }
+
+        private void ReadExactly(PackUnit unit, TokenCacheEntry cache, Span<byte> dest, long fileOffset)
+        {
+            var handle = Handle(unit, cache);
+            var done = 0;
+            while (done < dest.Length)
+            {
+                var n = RandomAccess.Read(handle, dest[done..], fileOffset + done);
+                if (n == 0)
+                {
+                    throw new IoFailureException(cache.BinPath, "token cache ends early; delete the cache entry to rebuild it");
+                }
+
+                done += n;
+            }
+        }
+
+        private SafeFileHandle Handle(PackUnit unit, TokenCacheEntry cache)
+        {
+            if (_handles.TryGetValue((unit.Source, unit.File), out var h))
+            {
+                return h;
+            }
+
+            if (_handles.Count >= MaxOpenFiles)
+            {
+                Dispose();
+            }
+
+            try
+            {
+                h = File.OpenHandle(cache.BinPath, FileMode.Open, FileAccess.Read, FileShare.Read);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw new IoFailureException(cache.BinPath, "cannot open the token cache: " + e.Message, e);
+            }
+
+            _handles[(unit.Source, unit.File)] = h;
+            return h;
+        }
+
+        private void Put(long position, int id)
+        {
+            var at = _buffer.AsSpan((int)(LitPkdsFormat.HeaderSize + (position * _width)));
+            if (_width == 2)
+            {
+                BinaryPrimitives.WriteUInt16LittleEndian(at, checked((ushort)id));
+            }
+            else
+            {
+                BinaryPrimitives.WriteInt32LittleEndian(at, id);
+            }
+        }
+
+        /// <summary>Closes the open cache files.</summary>
+        public void Dispose()
+        {
+            foreach (var h in _handles.Values)
+            {
+                h.Dispose();
+            }
+
+            _handles.Clear();
+        }
+    }
 }

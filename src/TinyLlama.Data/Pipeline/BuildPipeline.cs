@@ -75,7 +75,7 @@ public static class BuildPipeline
         var plan = PlanStream(context, entries, progress);
         var shards = ShardCount(spec, plan.TotalTokens);
         var (first, end) = options.Worker.Range(shards);
-        using var packer = Packer(context, entries, progress, k => k >= first && k < end ? ShardAction.Resume : ShardAction.Skip);
+        using var packer = Packer(context, entries, progress, options.Threads, k => k >= first && k < end ? ShardAction.Resume : ShardAction.Skip);
         packer.Pack(plan, cancellationToken);
         return new StepResult("pack", options.Worker, end - first, packer.ShardsWritten, end - first - packer.ShardsWritten);
     }
@@ -196,7 +196,7 @@ public static class BuildPipeline
         ? tokens / spec.Output.ChunkSize
         : (tokens + spec.Output.ChunkSize - 1) / spec.Output.ChunkSize;
 
-    private static ShardPacker Packer(Context c, TokenCacheEntry[][] entries, BuildProgress progress, Func<long, ShardAction> action) =>
+    private static ShardPacker Packer(Context c, TokenCacheEntry[][] entries, BuildProgress progress, int threads, Func<long, ShardAction> action) =>
         new(new PackContext
         {
             Layout = c.Layout,
@@ -214,7 +214,7 @@ public static class BuildPipeline
             SpecHash = c.Spec.SpecHash,
             TokenizerSha256 = c.Tokenizer.ModelSha256,
         })
-        { Progress = progress, ActionFor = action };
+        { Progress = progress, ActionFor = action, Threads = Math.Max(1, threads) };
 
     private static BuildResult PackAndFinish(Context c, BuildOptions options, BuildProgress progress, ShardAction action, CancellationToken cancellationToken, out long written)
     {
@@ -245,7 +245,7 @@ public static class BuildPipeline
         var plan = PlanStream(c, entries, progress);
         progress.Phase = action == ShardAction.Check ? "check" : "pack";
         PackResult pack;
-        using (var packer = Packer(c, entries, progress, _ => action))
+        using (var packer = Packer(c, entries, progress, options.Threads, _ => action))
         {
             pack = packer.Pack(plan, cancellationToken);
             written = packer.ShardsWritten;
