@@ -35,7 +35,6 @@ internal sealed class TokenizeBatch
 
     private byte[] _text = new byte[TargetTextBytes];
     private BatchRecord[] _records = new BatchRecord[512];
-    private byte[] _tokenBytes = new byte[TargetTextBytes];
 
     public FileBuild? File { get; set; }
 
@@ -60,7 +59,8 @@ internal sealed class TokenizeBatch
 
     public ReadOnlySpan<BatchRecord> Records => _records.AsSpan(0, RecordCount);
 
-    public ReadOnlySpan<byte> TokenBytes => _tokenBytes.AsSpan(0, TokenByteCount);
+    /// <summary>The ids as the cache's little-endian token bytes, laid out in place over <see cref="Ids"/>' own memory.</summary>
+    public ReadOnlySpan<byte> TokenBytes => MemoryMarshal.AsBytes(CollectionsMarshal.AsSpan(Ids))[..TokenByteCount];
 
     public void Add(SourceRecord record)
     {
@@ -109,19 +109,23 @@ internal sealed class TokenizeBatch
                 continue;
             }
 
+            // A huge document: reserve about one id per 3 bytes of text at once, instead of doubling the list
+            // (which holds the old and the new array at the same time).
+            if (r.TextLength > TargetTextBytes && ids.Capacity - ids.Count < r.TextLength / 3)
+            {
+                ids.Capacity = ids.Count + (r.TextLength / 3) + 1024;
+            }
+
             var before = ids.Count;
             tokenizer.Encode(_text.AsSpan(r.TextStart, r.TextLength), ids, scratch);
             r.Tokens = ids.Count - before;
         }
 
+        // Narrow the ids to the cache's little-endian layout in place, front to back: element i's bytes land at
+        // i × width ≤ i × 4, never ahead of an id not yet read. No second buffer, whatever the batch's size.
         var span = CollectionsMarshal.AsSpan(ids);
         var needed = span.Length * width;
-        if (_tokenBytes.Length < needed)
-        {
-            _tokenBytes = new byte[Math.Max(needed, _tokenBytes.Length * 2)];
-        }
-
-        var dest = _tokenBytes.AsSpan(0, needed);
+        var dest = MemoryMarshal.AsBytes(span);
         if (width == 2)
         {
             var vocabulary = (uint)tokenizer.VocabularySize;
@@ -136,11 +140,7 @@ internal sealed class TokenizeBatch
                 BinaryPrimitives.WriteUInt16LittleEndian(dest[(2 * i)..], (ushort)id);
             }
         }
-        else if (BitConverter.IsLittleEndian)
-        {
-            MemoryMarshal.AsBytes(span).CopyTo(dest);
-        }
-        else
+        else if (!BitConverter.IsLittleEndian)
         {
             for (var i = 0; i < span.Length; i++)
             {
@@ -165,11 +165,6 @@ internal sealed class TokenizeBatch
         if (_text.Length > KeepTextBytes)
         {
             _text = new byte[TargetTextBytes];
-        }
-
-        if (_tokenBytes.Length > KeepTextBytes)
-        {
-            _tokenBytes = new byte[TargetTextBytes];
         }
 
         if (Ids.Capacity > KeepIds)
