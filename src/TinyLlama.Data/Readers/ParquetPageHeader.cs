@@ -44,13 +44,13 @@ internal sealed class ParquetPageHeader
     public bool HasTypeHeader { get; private set; }
 
     /// <summary>
-    /// Decodes a page header. Throws <see cref="EndOfStreamException"/> when <paramref name="data"/> ends before the
-    /// header does and <paramref name="available"/> says more bytes exist (read more and call again), and
-    /// <see cref="InvalidDataException"/> when the bytes are not a valid header.
+    /// Decodes a page header from <paramref name="input"/>, which is left just after it. Malformed or truncated
+    /// bytes are an <see cref="InvalidDataException"/>. Fields not needed (statistics: whole values, with some
+    /// writers) are skipped, never buffered.
     /// </summary>
-    public static ParquetPageHeader Read(ReadOnlySpan<byte> data, long available, out int length)
+    public static ParquetPageHeader Read(IThriftInput input)
     {
-        var reader = new ThriftCompactReader(data, available);
+        var reader = new ThriftCompactReader(input);
         var header = new ParquetPageHeader();
         var seen = 0;
         var subHeaders = 0;
@@ -77,17 +77,17 @@ internal sealed class ParquetPageHeader
                     break;
                 case 5:
                     ThriftCompactReader.Expect(type, ThriftCompactReader.Struct, "data_page_header");
-                    header.ReadDataPageHeader(ref reader);
+                    header.ReadDataPageHeader(reader);
                     subHeaders |= 1 << DataPage;
                     break;
                 case 7:
                     ThriftCompactReader.Expect(type, ThriftCompactReader.Struct, "dictionary_page_header");
-                    header.ReadDictionaryPageHeader(ref reader);
+                    header.ReadDictionaryPageHeader(reader);
                     subHeaders |= 1 << DictionaryPage;
                     break;
                 case 8:
                     ThriftCompactReader.Expect(type, ThriftCompactReader.Struct, "data_page_header_v2");
-                    header.ReadDataPageHeaderV2(ref reader);
+                    header.ReadDataPageHeaderV2(reader);
                     subHeaders |= 1 << DataPageV2;
                     break;
                 default:
@@ -114,11 +114,10 @@ internal sealed class ParquetPageHeader
                 && header.NumRows >= 0 && header.DefinitionLevelsByteLength >= 0 && header.RepetitionLevelsByteLength >= 0,
             _ => true,
         };
-        length = reader.Position;
         return header;
     }
 
-    private void ReadDataPageHeader(ref ThriftCompactReader reader)
+    private void ReadDataPageHeader(ThriftCompactReader reader)
     {
         short last = 0;
         while (reader.ReadFieldHeader(ref last, out var type, out var id))
@@ -144,7 +143,7 @@ internal sealed class ParquetPageHeader
         }
     }
 
-    private void ReadDictionaryPageHeader(ref ThriftCompactReader reader)
+    private void ReadDictionaryPageHeader(ThriftCompactReader reader)
     {
         short last = 0;
         while (reader.ReadFieldHeader(ref last, out var type, out var id))
@@ -164,7 +163,7 @@ internal sealed class ParquetPageHeader
         }
     }
 
-    private void ReadDataPageHeaderV2(ref ThriftCompactReader reader)
+    private void ReadDataPageHeaderV2(ThriftCompactReader reader)
     {
         short last = 0;
         while (reader.ReadFieldHeader(ref last, out var type, out var id))
@@ -200,31 +199,51 @@ internal sealed class ParquetPageHeader
     }
 }
 
+/// <summary>Where a thrift reader takes its bytes from; reading or skipping past the end is an <see cref="InvalidDataException"/>.</summary>
+internal interface IThriftInput
+{
+    byte ReadByte();
+
+    void Skip(ulong count);
+}
+
+/// <summary>Thrift bytes in memory.</summary>
+internal sealed class ThriftMemoryInput(ReadOnlyMemory<byte> data) : IThriftInput
+{
+    public int Position { get; private set; }
+
+    public byte ReadByte()
+    {
+        if (Position >= data.Length)
+        {
+            throw new InvalidDataException("thrift data ends inside a structure");
+        }
+
+        return data.Span[Position++];
+    }
+
+    public void Skip(ulong count)
+    {
+        if (count > (ulong)(data.Length - Position))
+        {
+            throw new InvalidDataException("thrift data ends inside a structure");
+        }
+
+        Position += (int)count;
+    }
+}
+
 /// <summary>
-/// A strict reader of the Thrift compact protocol over a span, enough for parquet page headers: field headers,
-/// zigzag varints, booleans, and skipping any field of any type (nesting depth limited).
+/// A strict reader of the Thrift compact protocol, enough for parquet page headers: field headers, zigzag varints,
+/// booleans, and skipping any field of any type (nesting depth limited).
 /// </summary>
-internal ref struct ThriftCompactReader
+internal sealed class ThriftCompactReader(IThriftInput input)
 {
     public const int BoolTrue = 1;
     public const int BoolFalse = 2;
     public const int I32 = 5;
     public const int Struct = 12;
     private const int MaxDepth = 32;
-
-    private readonly ReadOnlySpan<byte> _data;
-    private readonly long _available;
-    private int _position;
-
-    /// <param name="data">The bytes read so far.</param>
-    /// <param name="available">How many bytes exist from the start of <paramref name="data"/> (the rest of the column chunk).</param>
-    public ThriftCompactReader(ReadOnlySpan<byte> data, long available)
-    {
-        _data = data;
-        _available = available;
-    }
-
-    public readonly int Position => _position;
 
     public static void Expect(int type, int expected, string field)
     {
@@ -355,35 +374,9 @@ internal ref struct ThriftCompactReader
         Skip(type, depth);
     }
 
-    private byte ReadByte()
-    {
-        if (_position >= _data.Length)
-        {
-            Truncated(1);
-        }
+    private byte ReadByte() => input.ReadByte();
 
-        return _data[_position++];
-    }
-
-    private void Advance(ulong count)
-    {
-        if (count > (ulong)(_data.Length - _position))
-        {
-            Truncated(count);
-        }
-
-        _position += (int)count;
-    }
-
-    private readonly void Truncated(ulong needed)
-    {
-        if ((ulong)_position + needed > (ulong)_available)
-        {
-            throw new InvalidDataException("page header runs past the end of the column chunk");
-        }
-
-        throw new EndOfStreamException();
-    }
+    private void Advance(ulong count) => input.Skip(count);
 
     private ulong ReadVarint(int maxBytes)
     {

@@ -64,6 +64,7 @@ internal sealed class ParquetRecordReader : IRecordReader
             // Keep Parquet.Net's stream pool small: a row group's pages are read once, so pooling them only adds memory.
             var parquetOptions = new ParquetOptions { MaximumSmallPoolFreeBytes = 1 << 20, MaximumLargePoolFreeBytes = 8 << 20 };
             reader = ParquetReader.CreateAsync(file, parquetOptions, leaveStreamOpen: true).GetAwaiter().GetResult();
+            DropStatistics(reader);
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
@@ -80,6 +81,26 @@ internal sealed class ParquetRecordReader : IRecordReader
             reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
             file.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// Chunk statistics are never used here, and some writers (Parquet.Net among them) store whole values in them:
+    /// min and max of a chunk of 10 MB documents are 20-40 MB that would stay in memory for the whole file.
+    /// </summary>
+    private static void DropStatistics(ParquetReader reader)
+    {
+        foreach (var group in reader.Metadata?.RowGroups ?? [])
+        {
+            foreach (var column in group.Columns ?? [])
+            {
+                if (column.MetaData is { } meta)
+                {
+                    meta.Statistics = null;
+                    meta.SizeStatistics = null;
+                    meta.GeospatialStatistics = null;
+                }
+            }
         }
     }
 

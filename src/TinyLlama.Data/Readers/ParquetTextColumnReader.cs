@@ -24,11 +24,11 @@ internal sealed class ParquetTextColumnReader : IDisposable
         [Encoding.PLAIN, Encoding.PLAIN_DICTIONARY, Encoding.RLE_DICTIONARY, Encoding.RLE, Encoding.BIT_PACKED];
 
     private const int RleEncoding = 3;
-    private const int InitialHeaderWindow = 4096;
+    private const int HeaderWindow = 1 << 16;
 
     private readonly string _path;
     private readonly Stream _file;
-    private readonly ByteBuffer _header = new(InitialHeaderWindow);
+    private readonly ChunkInput _input;
     private readonly ByteBuffer _compressed = new(1 << 16);
     private readonly ByteBuffer _page = new(1 << 16);
     private readonly ByteBuffer _dictionary = new(1 << 12);
@@ -49,7 +49,6 @@ internal sealed class ParquetTextColumnReader : IDisposable
     private long _firstRow;
     private int _dictionaryCount;
     private bool _sawDataPage;
-    private int _headerWindow;
 
     private long _pageOffset;
     private long _pageFirstRow;
@@ -63,6 +62,7 @@ internal sealed class ParquetTextColumnReader : IDisposable
     {
         _path = path;
         _file = file;
+        _input = new ChunkInput(this);
     }
 
     /// <summary>The file row of the current value (valid after <see cref="MoveNext"/>).</summary>
@@ -227,7 +227,7 @@ internal sealed class ParquetTextColumnReader : IDisposable
 
     public void Dispose()
     {
-        _header.Dispose();
+        _input.Dispose();
         _compressed.Dispose();
         _page.Dispose();
         _dictionary.Dispose();
@@ -288,26 +288,17 @@ internal sealed class ParquetTextColumnReader : IDisposable
 
     private ParquetPageHeader ReadHeader(out int length)
     {
-        var available = _chunkEnd - _position;
-        var window = (int)Math.Min(available, InitialHeaderWindow);
-        while (true)
+        _input.Reset(_position, _chunkEnd);
+        try
         {
-            _header.EnsureCapacity(window, 0);
-            ReadAt(_position, _header.Array.AsSpan(0, window));
-            _headerWindow = window;
-            try
-            {
-                return ParquetPageHeader.Read(_header.Array.AsSpan(0, window), available, out length);
-            }
-            catch (EndOfStreamException)
-            {
-                // A header with large statistics: read more (never past the chunk, which the reader checks).
-                window = (int)Math.Min(Math.Min(available, Array.MaxLength), (long)window * 2);
-            }
-            catch (InvalidDataException ex)
-            {
-                Corrupt("bad page header: " + ex.Message, ex);
-            }
+            var header = ParquetPageHeader.Read(_input);
+            length = (int)Math.Min(_input.Position - _position, int.MaxValue);
+            return header;
+        }
+        catch (InvalidDataException ex)
+        {
+            Corrupt("bad page header: " + ex.Message, ex);
+            throw; // not reached
         }
     }
 
@@ -503,14 +494,14 @@ internal sealed class ParquetTextColumnReader : IDisposable
                 throw new InvalidDataException(FormattableString.Invariant($"an uncompressed page of {c} bytes declares {u}"));
             }
 
-            target.EnsureCapacity(u, 0);
+            target.Reserve(u);
             Fetch(headerLength, target.Array.AsSpan(0, c));
             return;
         }
 
-        _compressed.EnsureCapacity(c, 0);
+        _compressed.Reserve(c);
         Fetch(headerLength, _compressed.Array.AsSpan(0, c));
-        target.EnsureCapacity(u, 0);
+        target.Reserve(u);
         _compressed.Array.AsSpan(0, rawPrefix).CopyTo(target.Array);
         Decompress(_compressed.Array, rawPrefix, c - rawPrefix, target.Array.AsSpan(rawPrefix, u - rawPrefix));
     }
@@ -585,14 +576,14 @@ internal sealed class ParquetTextColumnReader : IDisposable
         }
     }
 
-    /// <summary>Reads the page's stored bytes: first what the header window already holds, then the file.</summary>
+    /// <summary>Reads the page's stored bytes: first what the header reader already holds, then the file.</summary>
     private void Fetch(int headerLength, Span<byte> destination)
     {
-        var have = Math.Min(destination.Length, _headerWindow - headerLength);
-        _header.Array.AsSpan(headerLength, have).CopyTo(destination);
+        var start = _position + headerLength;
+        var have = _input.CopyBuffered(start, destination);
         if (have < destination.Length)
         {
-            ReadAt(_position + headerLength + have, destination[have..]);
+            ReadAt(start + have, destination[have..]);
         }
     }
 
@@ -615,6 +606,74 @@ internal sealed class ParquetTextColumnReader : IDisposable
     {
         FailureReason = reason;
         throw new BadInputException(_path, row, offset, $"{reason}: row group {_group}, column '{_column}': {detail}", inner);
+    }
+
+    /// <summary>
+    /// The column chunk's bytes from a position, read through a 64 KiB window: page headers are parsed from it and
+    /// skipped fields (statistics) are seeked over, so a header holding whole 10 MB values costs no memory.
+    /// </summary>
+    private sealed class ChunkInput(ParquetTextColumnReader owner) : IThriftInput, IDisposable
+    {
+        private readonly ByteBuffer _window = new(HeaderWindow);
+        private long _windowStart;
+        private int _windowLength;
+        private long _end;
+
+        public long Position { get; private set; }
+
+        public void Reset(long position, long end)
+        {
+            Position = position;
+            _end = end;
+        }
+
+        public byte ReadByte()
+        {
+            if (Position < _windowStart || Position >= _windowStart + _windowLength)
+            {
+                if (Position >= _end)
+                {
+                    throw new InvalidDataException("the page header runs past the end of the column chunk");
+                }
+
+                var length = (int)Math.Min(HeaderWindow, _end - Position);
+                _windowLength = 0;
+                owner.ReadAt(Position, _window.Array.AsSpan(0, length));
+                _windowStart = Position;
+                _windowLength = length;
+            }
+
+            return _window.Array[(int)(Position++ - _windowStart)];
+        }
+
+        public void Skip(ulong count)
+        {
+            if (count > (ulong)(_end - Position))
+            {
+                throw new InvalidDataException("the page header runs past the end of the column chunk");
+            }
+
+            Position += (long)count;
+        }
+
+        /// <summary>Copies what the window holds from file offset <paramref name="from"/> on; returns the count.</summary>
+        public int CopyBuffered(long from, Span<byte> destination)
+        {
+            if (from < _windowStart || from >= _windowStart + _windowLength)
+            {
+                return 0;
+            }
+
+            var n = (int)Math.Min(destination.Length, _windowStart + _windowLength - from);
+            _window.Array.AsSpan((int)(from - _windowStart), n).CopyTo(destination);
+            return n;
+        }
+
+        public void Dispose()
+        {
+            _window.Dispose();
+            _windowLength = 0;
+        }
     }
 
     private static void Grow(ref int[] array, int size)

@@ -166,18 +166,19 @@ public sealed class ParquetBlockDecoderTests
             0x00,
         ];
 
-        var parsed = ParquetPageHeader.Read(header, header.Length, out var length);
+        var input = new ThriftMemoryInput(header);
+        var parsed = ParquetPageHeader.Read(input);
 
         (parsed.Type, parsed.UncompressedSize, parsed.CompressedSize, parsed.NumValues, parsed.Encoding, parsed.DefinitionLevelEncoding)
             .Should().Be((0, 10, 6, 3, 0, 3));
         parsed.HasTypeHeader.Should().BeTrue();
-        length.Should().Be(header.Length);
+        input.Position.Should().Be(header.Length);
 
-        var cut = () => ParquetPageHeader.Read(header.AsSpan(0, 20), header.Length, out _);
-        cut.Should().Throw<EndOfStreamException>(); // more bytes exist: the caller reads them and tries again
-        var past = () => ParquetPageHeader.Read(header.AsSpan(0, 20), 20, out _);
-        past.Should().Throw<InvalidDataException>(); // no more bytes in the chunk
-        var missing = () => ParquetPageHeader.Read([0x15, 0x00, 0x00], 3, out _);
+        var cut = () => ParquetPageHeader.Read(new ThriftMemoryInput(header.AsMemory(0, 20)));
+        cut.Should().Throw<InvalidDataException>();
+        var missing = () => ParquetPageHeader.Read(new ThriftMemoryInput(new byte[] { 0x15, 0x00, 0x00 }));
         missing.Should().Throw<InvalidDataException>().WithMessage("*required field*");
+        var deep = () => ParquetPageHeader.Read(new ThriftMemoryInput(Enumerable.Repeat((byte)0x9C, 100).ToArray()));
+        deep.Should().Throw<InvalidDataException>().WithMessage("*nested too deeply*");
     }
 }
