@@ -37,6 +37,9 @@ internal sealed class ParquetRecordReader : IRecordReader
     private string? _groupRejection;
     private int _rejectFrom;
 
+    /// <summary>Statistics this large (whole documents in min/max) are collected as soon as they are dropped.</summary>
+    private const long LargeStatistics = 16L << 20;
+
     private ParquetRecordReader(string path, FileStream file, ParquetReader reader, ReaderOptions options)
     {
         Path = path;
@@ -64,7 +67,11 @@ internal sealed class ParquetRecordReader : IRecordReader
             // Keep Parquet.Net's stream pool small: a row group's pages are read once, so pooling them only adds memory.
             var parquetOptions = new ParquetOptions { MaximumSmallPoolFreeBytes = 1 << 20, MaximumLargePoolFreeBytes = 8 << 20 };
             reader = ParquetReader.CreateAsync(file, parquetOptions, leaveStreamOpen: true).GetAwaiter().GetResult();
-            DropStatistics(reader);
+            if (DropStatistics(reader) >= LargeStatistics)
+            {
+                // The footer's buffer and the statistics are garbage now; free them before the pages are allocated.
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
@@ -88,20 +95,28 @@ internal sealed class ParquetRecordReader : IRecordReader
     /// Chunk statistics are never used here, and some writers (Parquet.Net among them) store whole values in them:
     /// min and max of a chunk of 10 MB documents are 20-40 MB that would stay in memory for the whole file.
     /// </summary>
-    private static void DropStatistics(ParquetReader reader)
+    private static long DropStatistics(ParquetReader reader)
     {
+        long bytes = 0;
         foreach (var group in reader.Metadata?.RowGroups ?? [])
         {
             foreach (var column in group.Columns ?? [])
             {
                 if (column.MetaData is { } meta)
                 {
+                    if (meta.Statistics is { } stats)
+                    {
+                        bytes += (stats.Min?.LongLength ?? 0) + (stats.Max?.LongLength ?? 0) + (stats.MinValue?.LongLength ?? 0) + (stats.MaxValue?.LongLength ?? 0);
+                    }
+
                     meta.Statistics = null;
                     meta.SizeStatistics = null;
                     meta.GeospatialStatistics = null;
                 }
             }
         }
+
+        return bytes;
     }
 
     public bool MoveNext(CancellationToken cancellationToken = default)
