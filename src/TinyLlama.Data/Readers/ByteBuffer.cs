@@ -11,6 +11,9 @@ internal sealed class ByteBuffer : IDisposable
 {
     public const int PoolLimit = 1 << 20;
 
+    /// <summary>Dropping a buffer at least this large collects it at once (see <see cref="Reserve"/>).</summary>
+    private const int LargeDrop = 16 << 20;
+
     private byte[] _array;
 
     public ByteBuffer(int initialSize) => _array = Rent(initialSize);
@@ -37,6 +40,30 @@ internal sealed class ByteBuffer : IDisposable
         _array.AsSpan(0, keep).CopyTo(next);
         Return(_array);
         _array = next;
+    }
+
+    /// <summary>
+    /// Makes room for <paramref name="size"/> bytes, discarding the contents; grows by at most an eighth beyond the
+    /// request (not doubling), for buffers sized by one large block at a time such as a parquet page.
+    /// </summary>
+    public void Reserve(int size)
+    {
+        if (size <= _array.Length)
+        {
+            return;
+        }
+
+        var newSize = (int)Math.Min(Math.Max(size, _array.Length + ((long)_array.Length / 8)), System.Array.MaxLength);
+        var dropped = _array.Length;
+        Return(_array);
+        _array = [];
+        if (dropped >= LargeDrop)
+        {
+            // Without a collection the old block is still resident when the new one is allocated: two pages' worth.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true);
+        }
+
+        _array = Rent(newSize);
     }
 
     /// <summary>Replaces a buffer bigger than <paramref name="size"/> by one of that size, keeping <paramref name="keep"/> bytes.</summary>

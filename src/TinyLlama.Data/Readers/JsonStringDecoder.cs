@@ -92,6 +92,19 @@ internal static class JsonStringDecoder
         return new DecodeResult(length, invalid, lone);
     }
 
+    /// <summary>
+    /// Copies raw text (no escapes: a parquet string) into <paramref name="output"/>, each maximal invalid UTF-8
+    /// subsequence replaced by U+FFFD and counted.
+    /// </summary>
+    public static DecodeResult ReplaceInvalidUtf8(ReadOnlySpan<byte> raw, ByteBuffer output)
+    {
+        output.EnsureCapacity(Math.Max(raw.Length, 16), 0);
+        var length = 0;
+        var invalid = 0;
+        AppendValidated(raw, output, ref length, ref invalid);
+        return new DecodeResult(length, invalid, 0);
+    }
+
     private static void AppendValidated(ReadOnlySpan<byte> chunk, ByteBuffer output, ref int length, ref int invalid)
     {
         if (Utf8.IsValid(chunk))

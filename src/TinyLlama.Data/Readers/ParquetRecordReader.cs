@@ -7,14 +7,16 @@ using TinyLlama.Data.Errors;
 namespace TinyLlama.Data.Readers;
 
 /// <summary>
-/// Reads one string column of a parquet file with Parquet.Net, one row group at a time (the whole group's column is
-/// held, so memory is bounded by the largest row group). <see cref="SourceRecord.Index"/> is the row number in the
-/// file, <see cref="SourceRecord.ByteOffset"/> is -1. Column chunks in an encoding we cannot vouch for are refused
-/// (Parquet.Net 6.1.0 silently corrupts some DELTA_BYTE_ARRAY strings), never read as possibly wrong text.
+/// Reads one string column of a parquet file. The text column is streamed page by page by
+/// <see cref="ParquetTextColumnReader"/> (UTF-8 bytes, never strings: memory is about one page plus the current
+/// document, whatever the row group's size); filter columns are small and read whole per row group with Parquet.Net,
+/// which also parses the footer. <see cref="SourceRecord.Index"/> is the row number in the file,
+/// <see cref="SourceRecord.ByteOffset"/> is -1. Column chunks in an encoding we cannot vouch for are refused, never
+/// read as possibly wrong text.
 /// </summary>
 internal sealed class ParquetRecordReader : IRecordReader
 {
-    /// <summary>Encodings of string column chunks that Parquet.Net 6.1.0 reads exactly (checked against DuckDB).</summary>
+    /// <summary>Encodings of (filter) string column chunks that Parquet.Net 6.1.0 reads exactly (checked against DuckDB).</summary>
     private static readonly HashSet<Encoding> Vouched =
         [Encoding.PLAIN, Encoding.PLAIN_DICTIONARY, Encoding.RLE_DICTIONARY, Encoding.RLE, Encoding.BIT_PACKED];
 
@@ -26,15 +28,17 @@ internal sealed class ParquetRecordReader : IRecordReader
     private readonly HashSet<string>[] _filterValues;
     private readonly ByteBuffer _text = new(LineReader.InitialSize);
     private readonly SourceRecord _current = new();
+    private readonly ParquetTextColumnReader _column;
     private int _group = -1;
     private long _groupFirstRow;
     private int _groupRows;
     private int _row;
-    private const long LargeGroupChars = 32L << 20;
-    private string?[] _texts = [];
-    private long _groupChars;
     private string?[][] _filterColumns;
     private string? _groupRejection;
+    private int _rejectFrom;
+
+    /// <summary>Statistics this large (whole documents in min/max) are collected as soon as they are dropped.</summary>
+    private const long LargeStatistics = 16L << 20;
 
     private ParquetRecordReader(string path, FileStream file, ParquetReader reader, ReaderOptions options)
     {
@@ -46,6 +50,7 @@ internal sealed class ParquetRecordReader : IRecordReader
         _filterFields = options.Filters.Select(f => FindStringColumn(f.Field)).ToArray();
         _filterValues = options.Filters.Select(f => new HashSet<string>(f.Values, StringComparer.Ordinal)).ToArray();
         _filterColumns = new string?[_filterFields.Length][];
+        _column = new ParquetTextColumnReader(path, file);
     }
 
     public string Path { get; }
@@ -62,6 +67,11 @@ internal sealed class ParquetRecordReader : IRecordReader
             // Keep Parquet.Net's stream pool small: a row group's pages are read once, so pooling them only adds memory.
             var parquetOptions = new ParquetOptions { MaximumSmallPoolFreeBytes = 1 << 20, MaximumLargePoolFreeBytes = 8 << 20 };
             reader = ParquetReader.CreateAsync(file, parquetOptions, leaveStreamOpen: true).GetAwaiter().GetResult();
+            if (DropStatistics(reader) >= LargeStatistics)
+            {
+                // The footer's buffer and the statistics are garbage now; free them before the pages are allocated.
+                GC.Collect(2, GCCollectionMode.Forced, blocking: true);
+            }
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
@@ -81,6 +91,34 @@ internal sealed class ParquetRecordReader : IRecordReader
         }
     }
 
+    /// <summary>
+    /// Chunk statistics are never used here, and some writers (Parquet.Net among them) store whole values in them:
+    /// min and max of a chunk of 10 MB documents are 20-40 MB that would stay in memory for the whole file.
+    /// </summary>
+    private static long DropStatistics(ParquetReader reader)
+    {
+        long bytes = 0;
+        foreach (var group in reader.Metadata?.RowGroups ?? [])
+        {
+            foreach (var column in group.Columns ?? [])
+            {
+                if (column.MetaData is { } meta)
+                {
+                    if (meta.Statistics is { } stats)
+                    {
+                        bytes += (stats.Min?.LongLength ?? 0) + (stats.Max?.LongLength ?? 0) + (stats.MinValue?.LongLength ?? 0) + (stats.MaxValue?.LongLength ?? 0);
+                    }
+
+                    meta.Statistics = null;
+                    meta.SizeStatistics = null;
+                    meta.GeospatialStatistics = null;
+                }
+            }
+        }
+
+        return bytes;
+    }
+
     public bool MoveNext(CancellationToken cancellationToken = default)
     {
         cancellationToken.ThrowIfCancellationRequested();
@@ -96,7 +134,13 @@ internal sealed class ParquetRecordReader : IRecordReader
 
         var row = _row++;
         var index = _groupFirstRow + row;
-        if (_groupRejection is not null)
+        if (_groupRejection is null && row >= _rejectFrom)
+        {
+            // The text column is streamed: a page that turns out bad rejects the rest of the group from its first row.
+            AdvanceText(row);
+        }
+
+        if (_groupRejection is not null && row >= _rejectFrom)
         {
             Set(index, RecordOutcome.Rejected, _groupRejection);
             return true;
@@ -114,32 +158,94 @@ internal sealed class ParquetRecordReader : IRecordReader
             }
         }
 
-        var text = _texts[row];
-        if (text is null)
+        if (_column.IsNull)
         {
             Set(index, RecordOutcome.Empty, ReasonCodes.NullText);
             return true;
         }
 
-        if (text.Length == 0)
+        var text = _column.Value;
+        if (text.IsEmpty)
         {
             Set(index, RecordOutcome.Empty, ReasonCodes.EmptyText);
             return true;
         }
 
-        // Parquet.Net decodes UTF-8 into strings; strings it produces hold no lone surrogates, and the encoder
-        // would replace any with U+FFFD.
-        _text.EnsureCapacity(System.Text.Encoding.UTF8.GetMaxByteCount(text.Length), 0);
-        var length = System.Text.Encoding.UTF8.GetBytes(text, _text.Array);
-        _texts[row] = null; // the string is no longer needed: let the collector take it
+        var replaced = 0;
+        if (!System.Text.Unicode.Utf8.IsValid(text.Span))
+        {
+            var result = JsonStringDecoder.ReplaceInvalidUtf8(text.Span, _text);
+            if (_options.OnInvalidText == InvalidTextPolicy.Reject)
+            {
+                var problem = FormattableString.Invariant($"{ReasonCodes.InvalidUtf8}: the text has {result.InvalidUtf8} invalid UTF-8 sequence(s)");
+                if (_options.OnBadRecord == BadRecordPolicy.Fail)
+                {
+                    throw new BadInputException(Path, index, -1, problem);
+                }
+
+                Set(index, RecordOutcome.Rejected, ReasonCodes.InvalidUtf8);
+                return true;
+            }
+
+            replaced = result.InvalidUtf8;
+            text = new ReadOnlyMemory<byte>(_text.Array, 0, result.Length);
+        }
+
+        // Zero copy when valid: the page buffer stays as it is until the next MoveNext, as Utf8Text promises.
         Set(index, RecordOutcome.Used, null);
-        _current.Utf8Text = new ReadOnlyMemory<byte>(_text.Array, 0, length);
+        _current.Utf8Text = text;
+        _current.ReplacedSequences = replaced;
         return true;
+    }
+
+    private void AdvanceText(int row)
+    {
+        bool more;
+        try
+        {
+            more = _column.MoveNext();
+        }
+        catch (BadInputException) when (_options.OnBadRecord == BadRecordPolicy.Skip && _column.FailureReason is not null)
+        {
+            // Rows before the bad page were yielded already; every row from its first one on is counted as rejected.
+            _groupRejection = _column.FailureReason;
+            _rejectFrom = row;
+            return;
+        }
+
+        if (!more || _column.Row != _groupFirstRow + row)
+        {
+            throw new InvalidOperationException("parquet text column out of step with its row group");
+        }
+
+        if (row == _groupRows - 1)
+        {
+            // Checks the chunk's totals (no pages or values left over) before the next group starts.
+            AdvancePastEnd(row);
+        }
+    }
+
+    private void AdvancePastEnd(int row)
+    {
+        try
+        {
+            if (_column.MoveNext())
+            {
+                throw new InvalidOperationException("parquet text column has more values than its row group");
+            }
+        }
+        catch (BadInputException) when (_options.OnBadRecord == BadRecordPolicy.Skip && _column.FailureReason is not null)
+        {
+            // The last row has been decoded; the damage is after it. Count it on that row rather than lose it.
+            _groupRejection = _column.FailureReason;
+            _rejectFrom = row;
+        }
     }
 
     public void Dispose()
     {
         _reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        _column.Dispose();
         _file.Dispose();
         _text.Dispose();
     }
@@ -151,17 +257,7 @@ internal sealed class ParquetRecordReader : IRecordReader
         _row = 0;
         _groupRows = 0;
         _groupRejection = null;
-        var previousGroupChars = _groupChars;
-        _texts = [];
-        _groupChars = 0;
-        if (previousGroupChars > LargeGroupChars)
-        {
-            // A large row group's strings live on the large object heap until a full collection; without one,
-            // the garbage of several groups piles up. One blocking collection per large group keeps memory
-            // at about one group's worth whatever the file size.
-            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
-        }
-
+        _rejectFrom = 0;
         using var rowGroup = _reader.OpenRowGroupReader(group);
         if (rowGroup.RowCount > int.MaxValue)
         {
@@ -169,7 +265,7 @@ internal sealed class ParquetRecordReader : IRecordReader
         }
 
         _groupRows = (int)rowGroup.RowCount;
-        foreach (var field in _filterFields.Prepend(_textField))
+        foreach (var field in _filterFields)
         {
             var refusal = CheckEncodings(rowGroup, field);
             if (refusal is not null)
@@ -181,12 +277,17 @@ internal sealed class ParquetRecordReader : IRecordReader
 
         try
         {
-            _texts = ReadColumn(rowGroup, _textField, cancellationToken);
-            foreach (var t in _texts)
-            {
-                _groupChars += t?.Length ?? 0;
-            }
+            _column.Open(rowGroup.GetMetadata(_textField), _textField.MaxDefinitionLevel, _textField.MaxRepetitionLevel,
+                rowGroup.RowCount, _groupFirstRow, group, _textField.Path.ToString());
+        }
+        catch (BadInputException) when (_options.OnBadRecord == BadRecordPolicy.Skip && _column.FailureReason is not null)
+        {
+            RejectGroup(_column.FailureReason, "");
+            return;
+        }
 
+        try
+        {
             for (var f = 0; f < _filterFields.Length; f++)
             {
                 _filterColumns[f] = ReadColumn(rowGroup, _filterFields[f], cancellationToken);
@@ -195,6 +296,11 @@ internal sealed class ParquetRecordReader : IRecordReader
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException and not BadInputException)
         {
             RejectGroup(ReasonCodes.CorruptRowGroup, FormattableString.Invariant($"row group {group} cannot be decoded: {ex.Message}"), ex);
+        }
+
+        if (_groupRows == 0)
+        {
+            AdvancePastEnd(0);
         }
     }
 

@@ -30,7 +30,7 @@ public static class ReasonCodes
     /// <summary>A parquet row group whose text (or filter) column could not be decoded; one record per row.</summary>
     public const string CorruptRowGroup = "corrupt_row_group";
 
-    /// <summary>A parquet column chunk in an encoding we cannot read exactly (DELTA_BYTE_ARRAY, ...); one per row.</summary>
+    /// <summary>A parquet column chunk or page in an encoding or compression we cannot read exactly (DELTA_BYTE_ARRAY, LZO, ...); one per row.</summary>
     public const string UnsupportedEncoding = "unsupported_encoding";
 
     /// <summary>Empty: a line that is empty or only whitespace (no record at all).</summary>

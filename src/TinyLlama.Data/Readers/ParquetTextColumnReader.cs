@@ -1,0 +1,699 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Diagnostics.CodeAnalysis;
+using System.IO.Compression;
+using Parquet.Meta;
+using TinyLlama.Data.Errors;
+using ZstdSharp;
+
+namespace TinyLlama.Data.Readers;
+
+/// <summary>
+/// Streams the values of one flat BYTE_ARRAY column chunk page by page, as raw bytes (no strings): Parquet.Net is
+/// used only for the footer metadata. Memory is one compressed page, one decompressed page, the dictionary page and
+/// per-page level/index arrays, whatever the row group's size. Each page is checked whole (sizes, levels, value
+/// lengths, dictionary indices) before any of its values is handed out, so a bad page fails at its first row.
+/// Errors are <see cref="BadInputException"/>s naming the file, the row and the page's file offset; the reason code
+/// (<see cref="ReasonCodes.CorruptRowGroup"/> or <see cref="ReasonCodes.UnsupportedEncoding"/>) is also left in
+/// <see cref="FailureReason"/>. Page CRCs are not checked.
+/// </summary>
+internal sealed class ParquetTextColumnReader : IDisposable
+{
+    /// <summary>Encodings a chunk's metadata may list (RLE and BIT_PACKED are level encodings).</summary>
+    private static readonly HashSet<Encoding> Readable =
+        [Encoding.PLAIN, Encoding.PLAIN_DICTIONARY, Encoding.RLE_DICTIONARY, Encoding.RLE, Encoding.BIT_PACKED];
+
+    private const int RleEncoding = 3;
+    private const int HeaderWindow = 1 << 16;
+
+    private readonly string _path;
+    private readonly Stream _file;
+    private readonly ChunkInput _input;
+    private readonly ByteBuffer _compressed = new(1 << 16);
+    private readonly ByteBuffer _page = new(1 << 16);
+    private readonly ByteBuffer _dictionary = new(1 << 12);
+    private int[] _levels = [];
+    private int[] _indices = [];
+    private int[] _dictionaryStarts = [];
+    private Decompressor? _zstd;
+
+    private string _column = "";
+    private int _group;
+    private CompressionCodec _codec;
+    private int _maxDefinition;
+    private int _levelBitWidth;
+    private long _chunkEnd;
+    private long _position;
+    private long _chunkValues;
+    private long _valuesRead;
+    private long _firstRow;
+    private int _dictionaryCount;
+    private bool _sawDataPage;
+
+    private long _pageOffset;
+    private long _pageFirstRow;
+    private int _pageValues;
+    private int _pageIndex;
+    private bool _pageUsesDictionary;
+    private int _valuePosition;
+    private int _nonNull;
+
+    public ParquetTextColumnReader(string path, Stream file)
+    {
+        _path = path;
+        _file = file;
+        _input = new ChunkInput(this);
+    }
+
+    /// <summary>The file row of the current value (valid after <see cref="MoveNext"/>).</summary>
+    public long Row => _pageFirstRow + _pageIndex - 1;
+
+    /// <summary>File offset of the page the current value (or the failure) is in.</summary>
+    public long PageOffset => _pageOffset;
+
+    public bool IsNull { get; private set; }
+
+    /// <summary>The current value's bytes, not validated as UTF-8; valid until the next <see cref="MoveNext"/>.</summary>
+    public ReadOnlyMemory<byte> Value { get; private set; }
+
+    /// <summary>Pages (of any type) read since this reader was created.</summary>
+    public int PagesRead { get; private set; }
+
+    /// <summary>The reason code of the last exception thrown.</summary>
+    public string? FailureReason { get; private set; }
+
+    /// <summary>Starts a column chunk; refuses what it cannot read exactly before reading any page.</summary>
+    public void Open(ColumnChunk? chunk, int maxDefinitionLevel, int maxRepetitionLevel, long rowCount, long firstRow, int group, string column)
+    {
+        _column = column;
+        _group = group;
+        _firstRow = firstRow;
+        _pageFirstRow = firstRow;
+        _pageOffset = -1;
+        _pageValues = 0;
+        _pageIndex = 0;
+        _valuesRead = 0;
+        _dictionaryCount = -1;
+        _sawDataPage = false;
+        var meta = chunk?.MetaData;
+        if (meta is null || chunk!.CryptoMetadata is not null || chunk.EncryptedColumnMetadata is not null)
+        {
+            Fail(ReasonCodes.UnsupportedEncoding, firstRow, -1, "no readable column chunk metadata (encrypted?)");
+        }
+
+        var start = meta.DictionaryPageOffset is { } d && d > 0 && d < meta.DataPageOffset ? d : meta.DataPageOffset;
+        _pageOffset = start;
+        if (maxRepetitionLevel != 0)
+        {
+            Fail(ReasonCodes.UnsupportedEncoding, firstRow, start, "a repeated (list) column is not a text column");
+        }
+
+        if (meta.Type != Parquet.Meta.Type.BYTE_ARRAY)
+        {
+            Fail(ReasonCodes.UnsupportedEncoding, firstRow, start, $"physical type {meta.Type}, not BYTE_ARRAY");
+        }
+
+        var used = new List<Encoding>(meta.Encodings ?? []);
+        if (meta.EncodingStats is { Count: > 0 } stats)
+        {
+            used.AddRange(stats.Select(s => s.Encoding));
+        }
+
+        var bad = used.Where(e => !Readable.Contains(e)).Distinct().ToList();
+        if (bad.Count > 0)
+        {
+            Fail(ReasonCodes.UnsupportedEncoding, firstRow, start,
+                $"uses encoding {string.Join(", ", bad)}, which this reader does not decode; refusing rather than risking wrong text (rewrite the file with PLAIN or dictionary encoding, e.g. pyarrow's defaults)");
+        }
+
+        if (meta.Codec is not (CompressionCodec.UNCOMPRESSED or CompressionCodec.SNAPPY or CompressionCodec.GZIP
+            or CompressionCodec.ZSTD or CompressionCodec.LZ4_RAW or CompressionCodec.LZ4 or CompressionCodec.BROTLI))
+        {
+            Fail(ReasonCodes.UnsupportedEncoding, firstRow, start,
+                $"compression {meta.Codec} is not supported (UNCOMPRESSED, SNAPPY, GZIP, ZSTD, LZ4_RAW, LZ4 and BROTLI are)");
+        }
+
+        _codec = meta.Codec;
+        _maxDefinition = maxDefinitionLevel;
+        _levelBitWidth = 32 - System.Numerics.BitOperations.LeadingZeroCount((uint)maxDefinitionLevel);
+        _chunkValues = meta.NumValues;
+        _position = start;
+        _chunkEnd = start + meta.TotalCompressedSize;
+        if (meta.NumValues != rowCount)
+        {
+            Fail(ReasonCodes.CorruptRowGroup, firstRow, start, FormattableString.Invariant($"the column chunk has {meta.NumValues} values for {rowCount} rows"));
+        }
+
+        if (start < 4 || meta.TotalCompressedSize < 0 || _chunkEnd > _file.Length)
+        {
+            Fail(ReasonCodes.CorruptRowGroup, firstRow, start, FormattableString.Invariant(
+                $"the column chunk (byte offset {start}, {meta.TotalCompressedSize} bytes) lies outside the file of {_file.Length} bytes (truncated?)"));
+        }
+    }
+
+    /// <summary>
+    /// Moves to the next value of the chunk; false after the last one (the chunk's totals checked, the last value left
+    /// as it was).
+    /// </summary>
+    public bool MoveNext()
+    {
+        while (_pageIndex >= _pageValues)
+        {
+            if (_valuesRead >= _chunkValues)
+            {
+                CheckTrailingPages();
+                return false;
+            }
+
+            LoadPage();
+        }
+
+        var i = _pageIndex++;
+        if (_maxDefinition > 0 && _levels[i] < _maxDefinition)
+        {
+            IsNull = true;
+            Value = default;
+            return true;
+        }
+
+        IsNull = false;
+        if (_pageUsesDictionary)
+        {
+            var start = _dictionaryStarts[_indices[_nonNull++]];
+            var length = BinaryPrimitives.ReadInt32LittleEndian(_dictionary.Array.AsSpan(start - 4));
+            Value = new ReadOnlyMemory<byte>(_dictionary.Array, start, length);
+        }
+        else
+        {
+            var length = BinaryPrimitives.ReadInt32LittleEndian(_page.Array.AsSpan(_valuePosition));
+            Value = new ReadOnlyMemory<byte>(_page.Array, _valuePosition + 4, length);
+            _valuePosition += 4 + length;
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// After the last value: what is left of the chunk may only be pages without values (writers emit an empty data
+    /// page for a zero-row group). Only headers are read, so the current value's buffer stays valid.
+    /// </summary>
+    private void CheckTrailingPages()
+    {
+        while (_position < _chunkEnd)
+        {
+            _pageOffset = _position;
+            _pageFirstRow = _firstRow + _valuesRead;
+            var header = ReadHeader(out var headerLength);
+            var next = _position + headerLength + header.CompressedSize;
+            if (next > _chunkEnd)
+            {
+                Corrupt(FormattableString.Invariant($"a page of {header.CompressedSize} bytes runs past the end of the column chunk"));
+            }
+
+            var empty = header.Type switch
+            {
+                ParquetPageHeader.IndexPage => true,
+                ParquetPageHeader.DataPage or ParquetPageHeader.DataPageV2 => header.HasTypeHeader && header.NumValues == 0,
+                _ => false,
+            };
+            if (!empty)
+            {
+                Corrupt(FormattableString.Invariant($"a page of type {header.Type} after the column chunk's {_chunkValues} values"));
+            }
+
+            _position = next;
+        }
+    }
+
+    public void Dispose()
+    {
+        _input.Dispose();
+        _compressed.Dispose();
+        _page.Dispose();
+        _dictionary.Dispose();
+        Return(ref _levels);
+        Return(ref _indices);
+        Return(ref _dictionaryStarts);
+        _zstd?.Dispose();
+    }
+
+    private void LoadPage()
+    {
+        _pageOffset = _position;
+        _pageFirstRow = _firstRow + _valuesRead;
+        _pageValues = 0;
+        _pageIndex = 0;
+        if (_position >= _chunkEnd)
+        {
+            Corrupt(FormattableString.Invariant($"the column chunk ends after {_valuesRead} of its {_chunkValues} values"));
+        }
+
+        var header = ReadHeader(out var headerLength);
+        PagesRead++;
+        var dataStart = _position + headerLength;
+        if (header.CompressedSize > _chunkEnd - dataStart)
+        {
+            Corrupt(FormattableString.Invariant($"a page of {header.CompressedSize} bytes runs past the end of the column chunk"));
+        }
+
+        if (!header.HasTypeHeader)
+        {
+            Corrupt(FormattableString.Invariant($"a page of type {header.Type} lacks its sub-header or a required field of it"));
+        }
+
+        try
+        {
+            switch (header.Type)
+            {
+                case ParquetPageHeader.IndexPage:
+                    break;
+                case ParquetPageHeader.DictionaryPage:
+                    LoadDictionary(header, headerLength);
+                    break;
+                case ParquetPageHeader.DataPage or ParquetPageHeader.DataPageV2:
+                    LoadDataPage(header, headerLength);
+                    break;
+                default:
+                    Fail(ReasonCodes.UnsupportedEncoding, _pageFirstRow, _pageOffset, FormattableString.Invariant($"unknown page type {header.Type}"));
+                    break;
+            }
+        }
+        catch (Exception ex) when (ex is InvalidDataException or ZstdException)
+        {
+            Corrupt(ex.Message, ex);
+        }
+
+        _position = dataStart + header.CompressedSize;
+    }
+
+    private ParquetPageHeader ReadHeader(out int length)
+    {
+        _input.Reset(_position, _chunkEnd);
+        try
+        {
+            var header = ParquetPageHeader.Read(_input);
+            length = (int)Math.Min(_input.Position - _position, int.MaxValue);
+            return header;
+        }
+        catch (InvalidDataException ex)
+        {
+            Corrupt("bad page header: " + ex.Message, ex);
+            throw; // not reached
+        }
+    }
+
+    private void LoadDictionary(ParquetPageHeader header, int headerLength)
+    {
+        if (_sawDataPage || _dictionaryCount >= 0)
+        {
+            Corrupt(_sawDataPage ? "a dictionary page after data pages" : "a second dictionary page");
+        }
+
+        if (header.Encoding is not ((int)Encoding.PLAIN or (int)Encoding.PLAIN_DICTIONARY))
+        {
+            Fail(ReasonCodes.UnsupportedEncoding, _pageFirstRow, _pageOffset, FormattableString.Invariant($"a dictionary page in encoding {(Encoding)header.Encoding}"));
+        }
+
+        LoadPageBytes(header, headerLength, _dictionary, 0, compressed: true);
+        var data = _dictionary.Array.AsSpan(0, header.UncompressedSize);
+        Grow(ref _dictionaryStarts, header.NumValues);
+        var position = 0;
+        for (var k = 0; k < header.NumValues; k++)
+        {
+            var next = SkipPlainValue(data, position, k, header.NumValues);
+            _dictionaryStarts[k] = position + 4;
+            position = next;
+        }
+
+        if (position != data.Length)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"the dictionary page has {data.Length - position} bytes after its {header.NumValues} values"));
+        }
+
+        _dictionaryCount = header.NumValues;
+    }
+
+    private void LoadDataPage(ParquetPageHeader header, int headerLength)
+    {
+        var n = header.NumValues;
+        if (n > _chunkValues - _valuesRead)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"the pages hold more than the column chunk's {_chunkValues} values"));
+        }
+
+        var v2 = header.Type == ParquetPageHeader.DataPageV2;
+        var levelBytes = 0;
+        if (v2)
+        {
+            if (header.RepetitionLevelsByteLength != 0)
+            {
+                throw new InvalidDataException("a v2 page with repetition levels in a flat column");
+            }
+
+            if (header.NumRows != n)
+            {
+                throw new InvalidDataException(FormattableString.Invariant($"a v2 page with {n} values in {header.NumRows} rows"));
+            }
+
+            levelBytes = header.DefinitionLevelsByteLength;
+            if (levelBytes > header.CompressedSize || levelBytes > header.UncompressedSize)
+            {
+                throw new InvalidDataException("a v2 page's levels are longer than the page");
+            }
+
+            if (_maxDefinition == 0 && levelBytes != 0)
+            {
+                throw new InvalidDataException("a v2 page with definition levels in a required column");
+            }
+        }
+        else if (_maxDefinition > 0 && header.DefinitionLevelEncoding != RleEncoding)
+        {
+            Fail(ReasonCodes.UnsupportedEncoding, _pageFirstRow, _pageOffset,
+                FormattableString.Invariant($"definition levels in encoding {(Encoding)header.DefinitionLevelEncoding} (only RLE is read)"));
+        }
+
+        LoadPageBytes(header, headerLength, _page, levelBytes, compressed: !v2 || header.IsCompressed);
+        var data = _page.Array.AsSpan(0, header.UncompressedSize);
+        var nonNull = n;
+        if (_maxDefinition > 0)
+        {
+            ReadOnlySpan<byte> levels;
+            if (v2)
+            {
+                levels = data[..levelBytes];
+            }
+            else
+            {
+                if (data.Length < 4)
+                {
+                    throw new InvalidDataException("a data page too short for its definition levels");
+                }
+
+                var length = BinaryPrimitives.ReadInt32LittleEndian(data);
+                if (length < 0 || length > data.Length - 4)
+                {
+                    throw new InvalidDataException(FormattableString.Invariant($"definition levels of {length} bytes in a page of {data.Length}"));
+                }
+
+                levels = data.Slice(4, length);
+                levelBytes = 4 + length;
+            }
+
+            Grow(ref _levels, n);
+            RleBitPackedHybrid.Decode(levels, _levelBitWidth, _levels.AsSpan(0, n), _maxDefinition + 1, "definition levels");
+            nonNull = 0;
+            foreach (var level in _levels.AsSpan(0, n))
+            {
+                nonNull += level == _maxDefinition ? 1 : 0;
+            }
+
+            if (v2 && header.NumNulls != n - nonNull)
+            {
+                throw new InvalidDataException(FormattableString.Invariant($"a v2 page declares {header.NumNulls} nulls, its levels {n - nonNull}"));
+            }
+        }
+
+        var values = data[levelBytes..];
+        switch (header.Encoding)
+        {
+            case (int)Encoding.PLAIN:
+                var position = 0;
+                for (var k = 0; k < nonNull; k++)
+                {
+                    position = SkipPlainValue(values, position, k, nonNull);
+                }
+
+                if (position != values.Length)
+                {
+                    throw new InvalidDataException(FormattableString.Invariant($"the page has {values.Length - position} bytes after its {nonNull} values"));
+                }
+
+                _pageUsesDictionary = false;
+                _valuePosition = levelBytes;
+                break;
+            case (int)Encoding.PLAIN_DICTIONARY or (int)Encoding.RLE_DICTIONARY:
+                if (_dictionaryCount < 0)
+                {
+                    throw new InvalidDataException("a dictionary-encoded page without a dictionary page");
+                }
+
+                if (nonNull > 0)
+                {
+                    if (values.IsEmpty)
+                    {
+                        throw new InvalidDataException("a dictionary-encoded page without indices");
+                    }
+
+                    Grow(ref _indices, nonNull);
+                    RleBitPackedHybrid.Decode(values[1..], values[0], _indices.AsSpan(0, nonNull), _dictionaryCount, "dictionary indices");
+                }
+
+                _pageUsesDictionary = true;
+                _nonNull = 0;
+                break;
+            default:
+                Fail(ReasonCodes.UnsupportedEncoding, _pageFirstRow, _pageOffset,
+                    $"a data page in encoding {(Encoding)header.Encoding}, which this reader does not decode");
+                break;
+        }
+
+        _sawDataPage = true;
+        _pageValues = n;
+        _valuesRead += n;
+    }
+
+    /// <summary>Checks the PLAIN value at <paramref name="position"/> (4-byte length, bytes) and returns where the next one starts.</summary>
+    private static int SkipPlainValue(ReadOnlySpan<byte> data, int position, int k, int count)
+    {
+        if (data.Length - position < 4)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"value {k} of {count} runs past the end of the page"));
+        }
+
+        var length = BinaryPrimitives.ReadInt32LittleEndian(data[position..]);
+        if (length < 0 || length > data.Length - position - 4)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"value {k} of {count} has length {length}, past the end of the page"));
+        }
+
+        return position + 4 + length;
+    }
+
+    /// <summary>
+    /// Puts the page's uncompressed bytes in <paramref name="target"/>: the first <paramref name="rawPrefix"/> bytes
+    /// as stored (v2 levels), the rest decompressed when <paramref name="compressed"/>.
+    /// </summary>
+    private void LoadPageBytes(ParquetPageHeader header, int headerLength, ByteBuffer target, int rawPrefix, bool compressed)
+    {
+        var c = header.CompressedSize;
+        var u = header.UncompressedSize;
+        if (!compressed || _codec == CompressionCodec.UNCOMPRESSED)
+        {
+            if (c != u)
+            {
+                throw new InvalidDataException(FormattableString.Invariant($"an uncompressed page of {c} bytes declares {u}"));
+            }
+
+            target.Reserve(u);
+            Fetch(headerLength, target.Array.AsSpan(0, c));
+            return;
+        }
+
+        _compressed.Reserve(c);
+        Fetch(headerLength, _compressed.Array.AsSpan(0, c));
+        target.Reserve(u);
+        _compressed.Array.AsSpan(0, rawPrefix).CopyTo(target.Array);
+        Decompress(_compressed.Array, rawPrefix, c - rawPrefix, target.Array.AsSpan(rawPrefix, u - rawPrefix));
+    }
+
+    private void Decompress(byte[] source, int offset, int count, Span<byte> destination)
+    {
+        var src = source.AsSpan(offset, count);
+        switch (_codec)
+        {
+            case CompressionCodec.SNAPPY:
+                SnappyBlock.Decompress(src, destination);
+                break;
+            case CompressionCodec.LZ4_RAW:
+                Lz4Block.Decompress(src, destination);
+                break;
+            case CompressionCodec.LZ4:
+                // The deprecated LZ4 codec: Hadoop's framing (sizes before each block) or, from some writers
+                // (Parquet.Net among them), a bare block. Try the framing first, as Arrow does.
+                if (!Lz4Block.TryDecompressHadoop(src, destination))
+                {
+                    Lz4Block.Decompress(src, destination);
+                }
+
+                break;
+            case CompressionCodec.ZSTD:
+                _zstd ??= new Decompressor();
+                int written;
+                try
+                {
+                    written = _zstd.Unwrap(src, destination);
+                }
+                catch (ZstdException ex)
+                {
+                    throw new InvalidDataException("zstd: " + ex.Message, ex);
+                }
+
+                Expect(written, destination.Length, "zstd");
+                break;
+            case CompressionCodec.BROTLI:
+                if (!BrotliDecoder.TryDecompress(src, destination, out var brotli))
+                {
+                    throw new InvalidDataException("brotli: corrupt data or more than the declared length");
+                }
+
+                Expect(brotli, destination.Length, "brotli");
+                break;
+            case CompressionCodec.GZIP:
+                using (var input = new MemoryStream(source, offset, count, writable: false))
+                using (Stream inflater = count >= 2 && source[offset] == 0x1F && source[offset + 1] == 0x8B
+                    ? new GZipStream(input, CompressionMode.Decompress)
+                    : new ZLibStream(input, CompressionMode.Decompress))
+                {
+                    Expect(inflater.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false), destination.Length, "gzip");
+                    Span<byte> extra = stackalloc byte[1];
+                    if (inflater.Read(extra) != 0)
+                    {
+                        throw new InvalidDataException("gzip: more than the declared length");
+                    }
+                }
+
+                break;
+            default:
+                throw new InvalidDataException($"compression {_codec} is not supported");
+        }
+    }
+
+    private static void Expect(int written, int declared, string codec)
+    {
+        if (written != declared)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"{codec}: {written} bytes decompressed, the page header declares {declared}"));
+        }
+    }
+
+    /// <summary>Reads the page's stored bytes: first what the header reader already holds, then the file.</summary>
+    private void Fetch(int headerLength, Span<byte> destination)
+    {
+        var start = _position + headerLength;
+        var have = _input.CopyBuffered(start, destination);
+        if (have < destination.Length)
+        {
+            ReadAt(start + have, destination[have..]);
+        }
+    }
+
+    private void ReadAt(long offset, Span<byte> destination)
+    {
+        _file.Seek(offset, SeekOrigin.Begin);
+        var read = _file.ReadAtLeast(destination, destination.Length, throwOnEndOfStream: false);
+        if (read < destination.Length)
+        {
+            Corrupt(FormattableString.Invariant($"the file ends at byte {offset + read}, inside the page (truncated?)"));
+        }
+    }
+
+    [DoesNotReturn]
+    private void Corrupt(string detail, Exception? inner = null) =>
+        Fail(ReasonCodes.CorruptRowGroup, _pageFirstRow, _pageOffset, detail, inner);
+
+    [DoesNotReturn]
+    private void Fail(string reason, long row, long offset, string detail, Exception? inner = null)
+    {
+        FailureReason = reason;
+        throw new BadInputException(_path, row, offset, $"{reason}: row group {_group}, column '{_column}': {detail}", inner);
+    }
+
+    /// <summary>
+    /// The column chunk's bytes from a position, read through a 64 KiB window: page headers are parsed from it and
+    /// skipped fields (statistics) are seeked over, so a header holding whole 10 MB values costs no memory.
+    /// </summary>
+    private sealed class ChunkInput(ParquetTextColumnReader owner) : IThriftInput, IDisposable
+    {
+        private readonly ByteBuffer _window = new(HeaderWindow);
+        private long _windowStart;
+        private int _windowLength;
+        private long _end;
+
+        public long Position { get; private set; }
+
+        public void Reset(long position, long end)
+        {
+            Position = position;
+            _end = end;
+        }
+
+        public byte ReadByte()
+        {
+            if (Position < _windowStart || Position >= _windowStart + _windowLength)
+            {
+                if (Position >= _end)
+                {
+                    throw new InvalidDataException("the page header runs past the end of the column chunk");
+                }
+
+                var length = (int)Math.Min(HeaderWindow, _end - Position);
+                _windowLength = 0;
+                owner.ReadAt(Position, _window.Array.AsSpan(0, length));
+                _windowStart = Position;
+                _windowLength = length;
+            }
+
+            return _window.Array[(int)(Position++ - _windowStart)];
+        }
+
+        public void Skip(ulong count)
+        {
+            if (count > (ulong)(_end - Position))
+            {
+                throw new InvalidDataException("the page header runs past the end of the column chunk");
+            }
+
+            Position += (long)count;
+        }
+
+        /// <summary>Copies what the window holds from file offset <paramref name="from"/> on; returns the count.</summary>
+        public int CopyBuffered(long from, Span<byte> destination)
+        {
+            if (from < _windowStart || from >= _windowStart + _windowLength)
+            {
+                return 0;
+            }
+
+            var n = (int)Math.Min(destination.Length, _windowStart + _windowLength - from);
+            _window.Array.AsSpan((int)(from - _windowStart), n).CopyTo(destination);
+            return n;
+        }
+
+        public void Dispose()
+        {
+            _window.Dispose();
+            _windowLength = 0;
+        }
+    }
+
+    private static void Grow(ref int[] array, int size)
+    {
+        if (array.Length >= size)
+        {
+            return;
+        }
+
+        Return(ref array);
+        array = ArrayPool<int>.Shared.Rent(size);
+    }
+
+    private static void Return(ref int[] array)
+    {
+        if (array.Length > 0)
+        {
+            ArrayPool<int>.Shared.Return(array);
+        }
+
+        array = [];
+    }
+}
