@@ -162,6 +162,7 @@ internal sealed class TokenizeBatch
         TokenByteCount = 0;
         Array.Clear(_records, 0, RecordCount); // drop the reason strings
         RecordCount = 0;
+        var huge = _text.Length >= Readers.ByteBuffer.HugeBuffer || Ids.Capacity * sizeof(int) >= Readers.ByteBuffer.HugeBuffer;
         if (_text.Length > KeepTextBytes)
         {
             _text = new byte[TargetTextBytes];
@@ -170,6 +171,12 @@ internal sealed class TokenizeBatch
         if (Ids.Capacity > KeepIds)
         {
             Ids = new List<int>(1 << 16);
+        }
+
+        if (huge)
+        {
+            // As for the readers' buffers (ByteBuffer.HugeBuffer): let a huge document's arrays go at once.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
         }
 
         Ids.Clear();

@@ -76,9 +76,20 @@ internal sealed class ByteBuffer : IDisposable
 
         var next = Rent(size);
         _array.AsSpan(0, keep).CopyTo(next);
+        var dropped = _array.Length;
         Return(_array);
         _array = next;
+        if (dropped >= HugeBuffer)
+        {
+            // A huge document's buffer lives on the large object heap until a full collection, and the
+            // runtime may not run one before the next huge allocation (its ids, its copy in a batch): peak
+            // memory would hold it twice. One blocking collection after a huge document is cheap by comparison.
+            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
+        }
     }
+
+    /// <summary>Buffers at least this big are collected as soon as they are given back.</summary>
+    public const int HugeBuffer = 16 << 20;
 
     public void Dispose()
     {

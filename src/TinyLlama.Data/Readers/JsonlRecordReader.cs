@@ -67,6 +67,10 @@ internal sealed class JsonlRecordReader : IRecordReader
             return false;
         }
 
+        // The previous record's text is no longer promised to anyone: after a huge document, give its big
+        // decode buffer back at once rather than holding it for the rest of the file.
+        _text.ShrinkTo(LineReader.InitialSize, 0);
+
         ReadOnlySpan<byte> line;
         try
         {
