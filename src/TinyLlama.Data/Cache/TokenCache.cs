@@ -108,7 +108,12 @@ public sealed class TokenCache(string directory, SentencePieceTokenizer tokenize
     /// <paramref name="threads"/> threads in all: several files at once and each file over several threads.
     /// The cache files are byte-identical whatever the thread count.
     /// </summary>
-    public IReadOnlyList<TokenCacheEntry> GetOrBuildAll(IReadOnlyList<(string Path, ReaderOptions Options)> inputs, int threads, BuildProgress? progress, CancellationToken cancellationToken)
+    public IReadOnlyList<TokenCacheEntry> GetOrBuildAll(IReadOnlyList<(string Path, ReaderOptions Options)> inputs, int threads, BuildProgress? progress, CancellationToken cancellationToken) =>
+        GetOrBuildAll(inputs, threads, progress, cancellationToken, out _);
+
+    /// <inheritdoc cref="GetOrBuildAll(IReadOnlyList{ValueTuple{string, ReaderOptions}}, int, BuildProgress?, CancellationToken)"/>
+    /// <param name="built">How many distinct entries had to be tokenized (the rest were complete already).</param>
+    public IReadOnlyList<TokenCacheEntry> GetOrBuildAll(IReadOnlyList<(string Path, ReaderOptions Options)> inputs, int threads, BuildProgress? progress, CancellationToken cancellationToken, out int built)
     {
         ArgumentNullException.ThrowIfNull(inputs);
         var entries = new TokenCacheEntry?[inputs.Count];
@@ -122,11 +127,13 @@ public sealed class TokenCache(string directory, SentencePieceTokenizer tokenize
             {
                 progress?.AddInputDone(new FileInfo(path).Length);
             }
-            else if (queued.Add(BasePathFor(path, options)))
+            else if (BasePathFor(path, options) is var basePath && queued.Add(basePath))
             {
-                jobs.Add((path, options, BasePathFor(path, options)));
+                jobs.Add((path, options, basePath));
             }
         }
+
+        built = jobs.Count;
 
         if (jobs.Count > 0)
         {

@@ -53,8 +53,17 @@ public static class BuildPipeline
         ArgumentNullException.ThrowIfNull(options);
         var context = Prepare(spec, options, removeStaleTemps: true);
         progress ??= new BuildProgress();
-        TokenizeFiles(context, options with { Worker = WorkerSlice.All }, progress, cancellationToken);
-        return PackAndFinish(context, options, progress, ShardAction.Resume, cancellationToken, out _);
+        // One worker with every file: the entries come back in source, then file order.
+        TokenizeFiles(context, options with { Worker = WorkerSlice.All }, progress, cancellationToken, out var all);
+        var entries = new TokenCacheEntry[context.Sources.Count][];
+        var next = 0;
+        for (var s = 0; s < entries.Length; s++)
+        {
+            entries[s] = [.. all.Skip(next).Take(context.Sources[s].Files.Count)];
+            next += entries[s].Length;
+        }
+
+        return PackAndFinish(context, entries, options, progress, ShardAction.Resume, cancellationToken);
     }
 
     /// <summary>Step 1: tokenize this worker's share of the input files (file j goes to worker j mod count).</summary>
@@ -62,7 +71,7 @@ public static class BuildPipeline
     {
         ArgumentNullException.ThrowIfNull(options);
         var context = Prepare(spec, options, removeStaleTemps: false);
-        return TokenizeFiles(context, options, progress ?? new BuildProgress(), cancellationToken);
+        return TokenizeFiles(context, options, progress ?? new BuildProgress(), cancellationToken, out _);
     }
 
     /// <summary>Step 2: write this worker's contiguous range of shards (every input must be tokenized).</summary>
@@ -85,7 +94,7 @@ public static class BuildPipeline
     {
         ArgumentNullException.ThrowIfNull(options);
         var context = Prepare(spec, options, removeStaleTemps: true);
-        return PackAndFinish(context, options, progress ?? new BuildProgress(), ShardAction.Check, cancellationToken, out _);
+        return PackAndFinish(context, OpenCaches(context), options, progress ?? new BuildProgress(), ShardAction.Check, cancellationToken);
     }
 
     private sealed record Context(
@@ -146,7 +155,8 @@ public static class BuildPipeline
         return new Context(spec, layout, tokenizer, cache, resolved, Framing.For(spec.Output.Separator, tokenizer.BosId, tokenizer.EosId), padId);
     }
 
-    private static StepResult TokenizeFiles(Context c, BuildOptions options, BuildProgress progress, CancellationToken cancellationToken)
+    /// <summary>Tokenizes the worker's files; <paramref name="entries"/> are their cache entries, in job order.</summary>
+    private static StepResult TokenizeFiles(Context c, BuildOptions options, BuildProgress progress, CancellationToken cancellationToken, out IReadOnlyList<TokenCacheEntry> entries)
     {
         progress.Phase = "tokenize";
         var jobs = c.Sources
@@ -160,9 +170,8 @@ public static class BuildPipeline
 
         // Files already complete are kept; the rest are tokenized on Threads threads in all (several files
         // at once, each file over several threads), with caches byte-identical for any thread count.
-        var kept = jobs.Count(j => c.Cache.TryOpen(j.Path, j.Options) is not null);
-        c.Cache.GetOrBuildAll(jobs, options.Threads, progress, cancellationToken);
-        return new StepResult("tokenize", options.Worker, jobs.Count, jobs.Count - kept, kept);
+        entries = c.Cache.GetOrBuildAll(jobs, options.Threads, progress, cancellationToken, out var built);
+        return new StepResult("tokenize", options.Worker, jobs.Count, built, jobs.Count - built);
     }
 
     private static TokenCacheEntry[][] OpenCaches(Context c)
@@ -216,9 +225,8 @@ public static class BuildPipeline
         })
         { Progress = progress, ActionFor = action, Threads = Math.Max(1, threads) };
 
-    private static BuildResult PackAndFinish(Context c, BuildOptions options, BuildProgress progress, ShardAction action, CancellationToken cancellationToken, out long written)
+    private static BuildResult PackAndFinish(Context c, TokenCacheEntry[][] entries, BuildOptions options, BuildProgress progress, ShardAction action, CancellationToken cancellationToken)
     {
-        var entries = OpenCaches(c);
         var summaries = new List<SourceSummary>();
         for (var s = 0; s < c.Sources.Count; s++)
         {
@@ -245,6 +253,7 @@ public static class BuildPipeline
         var plan = PlanStream(c, entries, progress);
         progress.Phase = action == ShardAction.Check ? "check" : "pack";
         PackResult pack;
+        long written;
         using (var packer = Packer(c, entries, progress, options.Threads, _ => action))
         {
             pack = packer.Pack(plan, cancellationToken);
