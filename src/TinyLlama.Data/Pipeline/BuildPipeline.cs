@@ -82,7 +82,7 @@ public static class BuildPipeline
         progress ??= new BuildProgress();
         var entries = OpenCaches(context);
         var plan = PlanStream(context, entries, progress);
-        var shards = ShardCount(spec, plan.TotalTokens);
+        var shards = spec.Output.ShardCount(plan.TotalTokens);
         var (first, end) = options.Worker.Range(shards);
         using var packer = Packer(context, entries, progress, options.Threads, k => k >= first && k < end ? ShardAction.Resume : ShardAction.Skip);
         packer.Pack(plan, cancellationToken);
@@ -197,13 +197,9 @@ public static class BuildPipeline
             entries[s].Select(e => e.DocumentTokens).ToList(),
             c.Framing)).ToList();
         var plan = new ScheduledPlan(c.Spec, planned);
-        progress.SetShardsTotal(ShardCount(c.Spec, plan.TotalTokens));
+        progress.SetShardsTotal(c.Spec.Output.ShardCount(plan.TotalTokens));
         return plan;
     }
-
-    private static long ShardCount(BuildSpec spec, long tokens) => spec.Output.Tail == TailPolicy.Drop
-        ? tokens / spec.Output.ChunkSize
-        : (tokens + spec.Output.ChunkSize - 1) / spec.Output.ChunkSize;
 
     private static ShardPacker Packer(Context c, TokenCacheEntry[][] entries, BuildProgress progress, int threads, Func<long, ShardAction> action) =>
         new(new PackContext

@@ -76,6 +76,12 @@ public sealed record OutputSpec
 
     /// <summary>Token used to pad the tail; null = BOS (TinyLlama's fill/separator token).</summary>
     public int? PadId { get; init; }
+
+    /// <summary>How many shards a stream of <paramref name="tokens"/> tokens fills under the tail policy.</summary>
+    public long ShardCount(long tokens) => Tail == TailPolicy.Drop ? tokens / ChunkSize : (tokens + ChunkSize - 1) / ChunkSize;
+
+    /// <summary>Tokens dropped (tail: drop) or padded (tail: pad) at the end of such a stream.</summary>
+    public long TailTokens(long tokens) => Tail == TailPolicy.Drop ? tokens % ChunkSize : (ShardCount(tokens) * ChunkSize) - tokens;
 }
 
 /// <summary>The trainer that will read the shards; <c>plan</c> and <c>verify</c> check the shards fit it.</summary>
