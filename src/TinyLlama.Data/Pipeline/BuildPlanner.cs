@@ -176,8 +176,8 @@ public static class BuildPlanner
         var chunk = spec.Output.ChunkSize;
         var stageShards = plan.Stages.Select(st => new StageShards(st.Name, st.Start, st.End, (double)st.Tokens / chunk, st.SourceTokens)).ToList();
         var total = plan.TotalTokens;
-        var shards = spec.Output.Tail == TailPolicy.Drop ? total / chunk : (total + chunk - 1) / chunk;
-        var tail = spec.Output.Tail == TailPolicy.Drop ? total % chunk : (shards * chunk) - total;
+        var shards = spec.Output.ShardCount(total);
+        var tail = spec.Output.TailTokens(total);
         var width = LitPkdsFormat.TokenWidth(LitPkdsFormat.DtypeFor(vocabularySize));
         var notes = TrainerNotes(spec, stageShards, shards);
         return new BuildPlanReport(spec, sizesFrom, sizes, plan, stageShards, shards, tail, LitPkdsFormat.HeaderSize + (chunk * width), notes);
@@ -185,37 +185,12 @@ public static class BuildPlanner
 
     private static List<string> TrainerNotes(BuildSpec spec, List<StageShards> stages, long shards)
     {
-        var notes = new List<string>();
         if (spec.Trainer is not { } t)
         {
-            notes.Add("no trainer section: the shard counts are not checked against a loader");
-            return notes;
+            return ["no trainer section: the shard counts are not checked against a loader"];
         }
 
-        var readers = (long)t.WorldSize * t.Workers;
-        var group = readers * t.BufferFiles;
-        var chunk = spec.Output.ChunkSize;
-        if (shards % group != 0)
-        {
-            notes.Add(string.Create(CultureInfo.InvariantCulture,
-                $"{shards:N0} shards is not a multiple of world_size × workers × buffer_files = {group}: TinyLlama's loader deals files to {readers} reader(s) by stride and each reads whole buffers of {t.BufferFiles} files, so {shards % group} file(s) would never be read"));
-        }
-
-        foreach (var st in stages)
-        {
-            var whole = (st.End - st.Start) % chunk == 0 && st.Start % chunk == 0;
-            if (!whole)
-            {
-                notes.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"stage {st.Name}: {st.Shards:N3} shards; its boundaries fall inside shards (budgets of whole shards are {chunk:N0}-token multiples)"));
-            }
-            else if ((long)st.Shards % group != 0)
-            {
-                notes.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"stage {st.Name}: {st.Shards:N0} shards is not a multiple of {group} (world_size × workers × buffer_files)"));
-            }
-        }
-
-        return notes;
+        var ranges = stages.Select(st => (st.Name, st.Start, st.End - st.Start)).ToList();
+        return [.. TrainerConstraints.Check(t, spec.Output.ChunkSize, shards, ranges).Select(f => f.Problem)];
     }
 }

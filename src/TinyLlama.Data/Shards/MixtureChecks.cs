@@ -81,8 +81,8 @@ internal sealed class StageRule
 }
 
 /// <summary>
-/// The checks that need the spec's mixture: realised against planned proportions at every shard boundary, the
-/// total token count, and the trainer's buffers per stage. Planned numbers come from the spec alone
+/// The checks that need the spec's mixture: realised against planned proportions at every shard boundary and
+/// the total token count (the trainer's constraints are <see cref="TrainerConstraints"/>). Planned numbers come from the spec alone
 /// (<see cref="PlannedMixture"/>); realised numbers from the sidecar spans the verifier already checked.
 /// </summary>
 internal static class MixtureChecks
@@ -147,11 +147,6 @@ internal static class MixtureChecks
         {
             CheckTotal(spec, planned.PlannedTokens, layout, chunk, count, nonPad, pad, add);
         }
-
-        if (spec.Trainer is { } t && planned.BudgetsFromSpec)
-        {
-            CheckStageBuffers(spec, t, layout, chunk, count, add, notes);
-        }
     }
 
     private static void CheckProportions(BuildSpec spec, PlannedMixture planned, OutputLayout layout, long chunk, List<long[]> realised, ShardTally?[] tallies, Action<string, long, string> add)
@@ -205,8 +200,8 @@ internal static class MixtureChecks
     private static void CheckTotal(BuildSpec spec, long plannedTokens, OutputLayout layout, long chunk, long count, long nonPad, long pad, Action<string, long, string> add)
     {
         var drop = spec.Output.Tail == TailPolicy.Drop;
-        var expectedShards = drop ? plannedTokens / chunk : (plannedTokens + chunk - 1) / chunk;
-        var tail = drop ? plannedTokens % chunk : (expectedShards * chunk) - plannedTokens;
+        var expectedShards = spec.Output.ShardCount(plannedTokens);
+        var tail = spec.Output.TailTokens(plannedTokens);
         var last = layout.ShardName(count - 1);
         var policy = string.Create(CultureInfo.InvariantCulture,
             $"the spec's stages add up to {plannedTokens:N0} tokens: {expectedShards:N0} shards of {chunk:N0} with tail: {(drop ? "drop" : "pad")} ({tail:N0} tokens {(drop ? "dropped" : "padded")})");
@@ -219,41 +214,6 @@ internal static class MixtureChecks
         {
             add(last, -1, string.Create(CultureInfo.InvariantCulture,
                 $"{policy}, but the shards hold {nonPad:N0} document tokens and {pad:N0} padding"));
-        }
-    }
-
-    private static void CheckStageBuffers(BuildSpec spec, TrainerSpec t, OutputLayout layout, long chunk, long count, Action<string, long, string> add, List<string> notes)
-    {
-        var per = (long)t.WorldSize * t.Workers;
-        var group = per * t.BufferFiles;
-        var why = string.Create(CultureInfo.InvariantCulture,
-            $"TinyLlama's loader (lit_gpt PackedDataset) deals files to world_size × workers = {per} readers by stride, and each reader loads its files {t.BufferFiles} at a time (buffer_files, n_chunks) and stops, or wraps to its first file, when fewer than {t.BufferFiles} are left, so files beyond a multiple of {group} are skipped");
-        if (count % per == 0 && count % group != 0)
-        {
-            add(layout.ShardName(count - 1), -1, string.Create(CultureInfo.InvariantCulture,
-                $"{count:N0} shards is not a multiple of world_size × workers × buffer_files = {group}: {why}"));
-        }
-
-        long start = 0;
-        foreach (var stage in spec.Stages)
-        {
-            var tokens = stage.Tokens!.Value;
-            if (start % chunk == 0 && tokens % chunk == 0)
-            {
-                var shards = tokens / chunk;
-                if (shards % group != 0)
-                {
-                    add(layout.ShardName((start / chunk) + shards - 1), -1, string.Create(CultureInfo.InvariantCulture,
-                        $"stage '{stage.Name}' is {shards:N0} shards, not a multiple of world_size × workers × buffer_files = {group}: {why}; the stage's last buffer would mix with the next stage's files or, at the end, be skipped"));
-                }
-            }
-            else
-            {
-                notes.Add(string.Create(CultureInfo.InvariantCulture,
-                    $"stage '{stage.Name}' is not a whole number of shards ({tokens:N0} tokens from {start:N0}): its shard count is not checked against the trainer's buffers"));
-            }
-
-            start += tokens;
         }
     }
 }

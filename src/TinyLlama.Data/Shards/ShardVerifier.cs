@@ -216,17 +216,17 @@ public static class ShardVerifier
 
         if (expect.Trainer is { } t)
         {
-            var per = (long)t.WorldSize * t.Workers;
-            if (expect.ChunkSize % t.BlockSize != 0)
+            var budgets = expect.Spec is null ? null : TrainerConstraints.Stages(expect.Spec);
+            foreach (var f in TrainerConstraints.Check(t, expect.ChunkSize, count, budgets))
             {
-                Add(layout.ShardName(0), -1, string.Create(CultureInfo.InvariantCulture,
-                    $"chunk size {expect.ChunkSize} is not a multiple of trainer.block_size {t.BlockSize}: blocks never span files, so the remainder of every shard is never trained on"));
-            }
-
-            if (count % per != 0)
-            {
-                Add(layout.ShardName(count - 1), -1, string.Create(CultureInfo.InvariantCulture,
-                    $"{count} shards is not a multiple of world_size × workers = {per}: the trainer's loader would silently skip {count % per} file(s)"));
+                if (f.IsViolation)
+                {
+                    Add(layout.ShardName(Math.Max(0, f.Shard)), -1, f.Problem);
+                }
+                else
+                {
+                    notes.Add(f.Problem);
+                }
             }
         }
 
