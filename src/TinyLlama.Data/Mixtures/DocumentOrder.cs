@@ -1,28 +1,6 @@
+using TinyLlama.Data.Util;
+
 namespace TinyLlama.Data.Mixtures;
-
-/// <summary>
-/// SplitMix64 (Steele, Lea and Flood 2014), written out here because the order of documents in the shards depends on
-/// its exact output: never replace it with <see cref="Random"/>, whose algorithm is not a contract.
-/// </summary>
-internal static class SplitMix64
-{
-    public const ulong Gamma = 0x9E3779B97F4A7C15UL;
-
-    /// <summary>The SplitMix64 output function (a bijective 64-bit mixer).</summary>
-    public static ulong Mix(ulong z)
-    {
-        z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-        z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-        return z ^ (z >> 31);
-    }
-
-    /// <summary>Advances <paramref name="state"/> by the golden gamma and returns the mixed value.</summary>
-    public static ulong Next(ref ulong state)
-    {
-        state += Gamma;
-        return Mix(state);
-    }
-}
 
 /// <summary>
 /// The order in which one source's documents are drawn in one epoch: a bijection from position in the epoch

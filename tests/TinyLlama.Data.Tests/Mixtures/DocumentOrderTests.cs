@@ -1,4 +1,5 @@
 using TinyLlama.Data.Mixtures;
+using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Tests.Mixtures;
 
