@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
 using Microsoft.Win32.SafeHandles;
@@ -173,7 +172,7 @@ public static class DocumentSampler
             for (var p = piece.Start; p < piece.End; p++)
             {
                 var i = (int)(p - piece.Start);
-                var id = width == 2 ? BinaryPrimitives.ReadUInt16LittleEndian(bytes.AsSpan(i * 2)) : BinaryPrimitives.ReadInt32LittleEndian(bytes.AsSpan(i * 4));
+                var id = LitPkdsFormat.ReadToken(bytes, width, i);
                 if (id != framed[p])
                 {
                     violations.Add(new Violation(piece.Shard, piece.Offset + i, string.Create(CultureInfo.InvariantCulture,

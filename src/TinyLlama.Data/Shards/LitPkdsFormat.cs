@@ -50,6 +50,11 @@ public static class LitPkdsFormat
     public static string ShardName(string prefix, long counter) =>
         string.Create(CultureInfo.InvariantCulture, $"{prefix}_{counter:D10}.bin");
 
+    /// <summary>Token <paramref name="index"/> of <paramref name="tokens"/> (the bytes after the header), <paramref name="width"/> 2 or 4.</summary>
+    public static int ReadToken(ReadOnlySpan<byte> tokens, int width, long index) => width == 2
+        ? BinaryPrimitives.ReadUInt16LittleEndian(tokens[(int)(index * 2)..])
+        : BinaryPrimitives.ReadInt32LittleEndian(tokens[(int)(index * 4)..]);
+
     public static void WriteHeader(Span<byte> destination, byte dtype, long chunkSize)
     {
         if (destination.Length < HeaderSize)

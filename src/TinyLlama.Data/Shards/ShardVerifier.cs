@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Globalization;
 using System.Security.Cryptography;
 using System.Text.Json;
@@ -294,9 +293,7 @@ public static class ShardVerifier
             add(name, -1, $"sidecar says separator '{Str("separator")}', the spec says '{SpecLoader.SeparatorName(expect.Separator)}'");
         }
 
-        int Token(long offset) => width == 2
-            ? BinaryPrimitives.ReadUInt16LittleEndian(buffer.AsSpan(LitPkdsFormat.HeaderSize + (int)(offset * 2)))
-            : BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(LitPkdsFormat.HeaderSize + (int)(offset * 4)));
+        int Token(long offset) => LitPkdsFormat.ReadToken(buffer.AsSpan(LitPkdsFormat.HeaderSize), width, offset);
 
         var chunk = expect.ChunkSize;
         for (long o = 0; o < chunk; o++)

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using TinyLlama.Data.Errors;
 using TinyLlama.Data.Shards;
 
@@ -133,9 +132,7 @@ public static class ShardStatistics
             long localStart = 0;
             for (var o = 0; o < chunk; o++)
             {
-                var id = width == 2
-                    ? BinaryPrimitives.ReadUInt16LittleEndian(tokens[(o * 2)..])
-                    : BinaryPrimitives.ReadInt32LittleEndian(tokens[(o * 4)..]);
+                var id = LitPkdsFormat.ReadToken(tokens, width, o);
                 sMin = Math.Min(sMin, id);
                 sMax = Math.Max(sMax, id);
                 sBos += id == sc.BosId ? 1 : 0;
