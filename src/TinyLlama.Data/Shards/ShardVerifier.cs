@@ -1,7 +1,6 @@
 using System.Globalization;
+using TinyLlama.Data.Errors;
 using System.Security.Cryptography;
-using System.Text.Json;
-using System.Text.Json.Nodes;
 using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Packing;
 using TinyLlama.Data.Pipeline;
@@ -190,14 +189,14 @@ public static class ShardVerifier
 
             var sha = Convert.ToHexStringLower(SHA256.HashData(buffer));
             var sidecarPath = layout.SidecarPath(name);
-            JsonObject sidecar;
+            Sidecar sidecar;
             try
             {
-                sidecar = JsonNode.Parse(File.ReadAllBytes(sidecarPath))!.AsObject();
+                sidecar = Sidecar.Load(sidecarPath);
             }
-            catch (Exception e) when (e is IOException or JsonException or InvalidOperationException or UnauthorizedAccessException)
+            catch (ShardException e)
             {
-                Add(name, -1, "sidecar missing or unreadable: " + e.Message);
+                Add(name, -1, e.Problem);
                 continue;
             }
 
@@ -258,39 +257,36 @@ public static class ShardVerifier
         byte[] buffer,
         int width,
         string sha,
-        JsonObject sidecar,
+        Sidecar sidecar,
         VerifyExpectations expect,
         Framing framing,
         Dictionary<(string, string, long, long), long> open,
         StageRule? stages,
         Action<string, long, string> add)
     {
-        string Str(string key) => (string?)sidecar[key] ?? throw new InvalidOperationException($"'{key}' missing");
-        long Num(JsonNode? node, string what) => node is null ? throw new InvalidOperationException($"'{what}' missing") : (long)node;
-
-        if (Str("shard") != name || Num(sidecar["index"], "index") != index)
+        if (sidecar.Shard != name || sidecar.Index != index)
         {
             add(name, -1, "sidecar names another shard");
         }
 
-        if (Str("sha256") != sha)
+        if (sidecar.Sha256 != sha)
         {
             add(name, -1, "sha256 of the shard does not match its sidecar (the shard or the sidecar was changed)");
         }
 
-        if (Str("tokenizer_sha256") != expect.TokenizerSha256)
+        if (sidecar.TokenizerSha256 != expect.TokenizerSha256)
         {
             add(name, -1, "built with another tokenizer (tokenizer_sha256 differs from the spec's tokenizer)");
         }
 
-        if (expect.SpecHash is not null && Str("spec_sha256") != expect.SpecHash)
+        if (expect.SpecHash is not null && sidecar.SpecSha256 != expect.SpecHash)
         {
             add(name, -1, "built from another spec (spec_sha256 differs)");
         }
 
-        if (Str("separator") != SpecLoader.SeparatorName(expect.Separator))
+        if (sidecar.Separator != SpecLoader.SeparatorName(expect.Separator))
         {
-            add(name, -1, $"sidecar says separator '{Str("separator")}', the spec says '{SpecLoader.SeparatorName(expect.Separator)}'");
+            add(name, -1, $"sidecar says separator '{sidecar.Separator}', the spec says '{SpecLoader.SeparatorName(expect.Separator)}'");
         }
 
         int Token(long offset) => LitPkdsFormat.ReadToken(buffer.AsSpan(LitPkdsFormat.HeaderSize), width, offset);
@@ -306,21 +302,13 @@ public static class ShardVerifier
             }
         }
 
-        var sources = sidecar["sources"]!.AsArray().Select(n => (string)n!).ToList();
-        var files = sidecar["files"]!.AsArray().Select(n => (string)n!.AsArray()[1]!).ToList();
-        var fields = sidecar["span_fields"]!.AsArray().Select(n => (string)n!).ToList();
-        if (!fields.SequenceEqual(ShardPacker.SpanFields))
-        {
-            add(name, -1, "sidecar span_fields are not the ones this tool writes");
-            return null;
-        }
-
+        var sources = sidecar.Sources;
+        var files = sidecar.Files.Select(f => f.Path).ToList();
         var bySource = new long[sources.Count];
         long bos = 0, eos = 0, expectedOffset = 0;
-        foreach (var spanNode in sidecar["spans"]!.AsArray())
+        foreach (var s in sidecar.Spans)
         {
-            var s = spanNode!.AsArray().Select(n => (long)n!).ToArray();
-            long offset = s[0], source = s[1], file = s[2], record = s[3], start = s[4], end = s[5], len = s[6], epoch = s[7], stage = s[8];
+            var (offset, source, file, record, start, end, len, epoch, stage) = (s.Offset, s.Source, s.File, s.Record, s.Start, s.End, s.Length, s.Epoch, s.Stage);
             if (offset != expectedOffset || start < 0 || end <= start || end > len || offset + (end - start) > chunk)
             {
                 add(name, offset, string.Create(CultureInfo.InvariantCulture,
@@ -373,8 +361,8 @@ public static class ShardVerifier
             expectedOffset = offset + (end - start);
         }
 
-        var pad = Num(sidecar["tokens"]!["pad"], "tokens.pad");
-        var padId = (int)Num(sidecar["pad_id"], "pad_id");
+        var pad = sidecar.Pad;
+        var padId = sidecar.PadId;
         if (expectedOffset + pad != chunk)
         {
             add(name, expectedOffset, string.Create(CultureInfo.InvariantCulture,
@@ -392,16 +380,15 @@ public static class ShardVerifier
             }
         }
 
-        var counts = sidecar["tokens"]!["by_source"]!.AsObject();
         for (var i = 0; i < sources.Count; i++)
         {
-            if (Num(counts[sources[i]], "tokens.by_source") != bySource[i])
+            if (sidecar.TokensBySource[sources[i]] != bySource[i])
             {
-                add(name, -1, string.Create(CultureInfo.InvariantCulture, $"sidecar counts {(long)counts[sources[i]]!} tokens of {sources[i]}, its spans hold {bySource[i]}"));
+                add(name, -1, string.Create(CultureInfo.InvariantCulture, $"sidecar counts {sidecar.TokensBySource[sources[i]]} tokens of {sources[i]}, its spans hold {bySource[i]}"));
             }
         }
 
-        if (Num(sidecar["tokens"]!["bos"], "tokens.bos") != bos || Num(sidecar["tokens"]!["eos"], "tokens.eos") != eos)
+        if (sidecar.Bos != bos || sidecar.Eos != eos)
         {
             add(name, -1, "sidecar BOS/EOS counts do not match its spans");
         }

@@ -14,8 +14,8 @@ public readonly record struct SidecarSpan(long Offset, int Source, int File, lon
 }
 
 /// <summary>
-/// A shard's sidecar as <see cref="ShardPacker"/> writes it (docs/formats.md), read for stats and document
-/// sampling. The verifier checks every field against the shard; this reader only parses.
+/// A shard's sidecar as <see cref="ShardPacker"/> writes it (docs/formats.md), read by verify, stats and
+/// document sampling. The verifier checks every field against the shard; this reader only parses.
 /// </summary>
 public sealed record Sidecar
 {
@@ -36,6 +36,21 @@ public sealed record Sidecar
     public required long StartToken { get; init; }
 
     public required long Pad { get; init; }
+
+    /// <summary>sha256 of the shard file, as the packer recorded it.</summary>
+    public required string Sha256 { get; init; }
+
+    public required string SpecSha256 { get; init; }
+
+    public required string TokenizerSha256 { get; init; }
+
+    /// <summary>Tokens of each source in the shard, as the sidecar counts them.</summary>
+    public required IReadOnlyDictionary<string, long> TokensBySource { get; init; }
+
+    /// <summary>Document starts (BOS) and ends (EOS) in the shard, as the sidecar counts them.</summary>
+    public required long Bos { get; init; }
+
+    public required long Eos { get; init; }
 
     public required IReadOnlyList<string> Sources { get; init; }
 
@@ -77,6 +92,12 @@ public sealed record Sidecar
                 Separator = (string)o["separator"]!,
                 StartToken = (long)o["start_token"]!,
                 Pad = (long)o["tokens"]!["pad"]!,
+                Sha256 = (string)o["sha256"]!,
+                SpecSha256 = (string)o["spec_sha256"]!,
+                TokenizerSha256 = (string)o["tokenizer_sha256"]!,
+                TokensBySource = o["tokens"]!["by_source"]!.AsObject().ToDictionary(kv => kv.Key, kv => (long)kv.Value!, StringComparer.Ordinal),
+                Bos = (long)o["tokens"]!["bos"]!,
+                Eos = (long)o["tokens"]!["eos"]!,
                 Sources = [.. o["sources"]!.AsArray().Select(n => (string)n!)],
                 Stages = [.. o["stages"]!.AsArray().Select(n => (string)n!)],
                 Files = [.. o["files"]!.AsArray().Select(n => ((string)n!.AsArray()[0]!, (string)n.AsArray()[1]!))],
