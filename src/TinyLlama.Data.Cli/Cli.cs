@@ -68,7 +68,7 @@ internal static class Cli
             VerifyReport? report = null;
             if (parse.GetValue(verify))
             {
-                report = ShardVerifier.Verify(result.Layout.Directory, Expectations(loaded), ct);
+                report = ShardVerifier.Verify(result.Layout.Directory, VerifyExpectations.FromSpec(loaded), ct);
             }
 
             if (parse.GetValue(json))
@@ -224,7 +224,7 @@ internal static class Cli
                 return ExitCodes.Usage;
             }
 
-            var expect = Expectations(loaded) with { SampleDocuments = count, SampleSeed = parse.GetValue(sampleSeed) };
+            var expect = VerifyExpectations.FromSpec(loaded) with { SampleDocuments = count, SampleSeed = parse.GetValue(sampleSeed) };
             var report = ShardVerifier.Verify(parse.GetValue(dir)!, expect, ct);
             if (parse.GetValue(json))
             {
@@ -295,8 +295,6 @@ internal static class Cli
         }));
         return command;
     }
-
-    private static VerifyExpectations Expectations(BuildSpec spec) => VerifyExpectations.FromSpec(spec);
 
     private static Command BenchCommand()
     {

@@ -28,8 +28,7 @@ public sealed class DemoBuildTests(DemoBuildFixture demo) : IClassFixture<DemoBu
         }
     }
 
-    private static MixtureTarget Target(BuildSpec spec) =>
-        MixtureTarget.Create(spec.Sources.Count, ScheduledPlan.ToStages(spec, spec.Sources.Select(s => new MixtureSourceSize(s.Name, 0)).ToList()));
+    private static MixtureTarget Target(BuildSpec spec) => PlannedMixture.FromSpec(spec, 0, out _)!.Target;
 
     [Fact]
     public void At_every_shard_boundary_each_source_is_within_one_unit_of_the_plan()
