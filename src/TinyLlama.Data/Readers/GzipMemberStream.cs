@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Readers;
 
@@ -19,7 +20,7 @@ internal sealed class CorruptStreamException : IOException
 /// after the deflate data (it lies inside the last chunk the inflater was handed: a CRC-32 plus size match is
 /// unambiguous). A missing or wrong trailer, a bad header or bytes after the last member are errors.
 /// </summary>
-internal sealed class GzipMemberStream : Stream
+internal sealed class GzipMemberStream : ReadOnlyStream
 {
     private const int ChunkSize = 64 * 1024;
 
@@ -41,22 +42,6 @@ internal sealed class GzipMemberStream : Stream
 
     /// <summary>Compressed bytes consumed so far.</summary>
     public long CompressedPosition => _file.Position;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -106,16 +91,6 @@ internal sealed class GzipMemberStream : Stream
 
         return 0;
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     protected override void Dispose(bool disposing)
     {
@@ -230,29 +205,13 @@ internal sealed class GzipMemberStream : Stream
         new(FormattableString.Invariant($"{problem} at byte {_memberStart}"), _file.Position);
 
     /// <summary>Hands the file to the inflater in chunks and remembers where the last chunk began.</summary>
-    private sealed class ChunkSource(Stream file) : Stream
+    private sealed class ChunkSource(Stream file) : ReadOnlyStream
     {
         public long LastChunkStart { get; private set; } = -1;
 
         public long HandedEnd { get; private set; }
 
-        public override bool CanRead => true;
-
-        public override bool CanSeek => false;
-
-        public override bool CanWrite => false;
-
-        public override long Length => throw new NotSupportedException();
-
-        public override long Position
-        {
-            get => throw new NotSupportedException();
-            set => throw new NotSupportedException();
-        }
-
         public void Reset() => LastChunkStart = -1;
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
@@ -266,15 +225,5 @@ internal sealed class GzipMemberStream : Stream
             HandedEnd = start + read;
             return read;
         }
-
-        public override void Flush()
-        {
-        }
-
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
