@@ -179,7 +179,7 @@ public sealed partial class SentencePieceTokenizer
         var state = new ChunkState { Symbols = scratch.Symbols, LastChar = -1 };
         if (_addDummyPrefix)
         {
-            Feed(ref state, SpaceSymbol, ids, scratch);
+            Feed(ref state, SpaceSymbol, GetChar(SpaceSymbol), ids, scratch);
         }
 
         var bmp = _bmpChars;
@@ -205,29 +205,7 @@ public sealed partial class SentencePieceTokenizer
                 }
             }
 
-            var entry = cp < 0x10000 ? bmp[cp] : _astralChars.GetValueOrDefault(cp);
-            if ((entry & JoinableFlag) == 0)
-            {
-                // Never merges: a chunk boundary on both sides, and its own output.
-                if (state.Count > 0)
-                {
-                    Flush(ref state, ids, scratch);
-                }
-
-                var symbol = (entry & SymbolMask) - 1;
-                if (symbol >= 0)
-                {
-                    ids.Add(symbol);
-                }
-                else
-                {
-                    EmitChar(cp, ids);
-                }
-
-                continue;
-            }
-
-            Append(ref state, cp, (entry & SymbolMask) - 1, ids, scratch);
+            Feed(ref state, cp, cp < 0x10000 ? bmp[cp] : _astralChars.GetValueOrDefault(cp), ids, scratch);
         }
 
         if (state.Count > 0)
@@ -236,9 +214,10 @@ public sealed partial class SentencePieceTokenizer
         }
     }
 
-    private void Feed(ref ChunkState state, int cp, List<int> ids, EncoderScratch scratch)
+    /// <summary>One character with its table entry: a character that never merges is a chunk boundary on both sides and its own output; any other is appended to the current chunk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
+    private void Feed(ref ChunkState state, int cp, int entry, List<int> ids, EncoderScratch scratch)
     {
-        var entry = GetChar(cp);
         if ((entry & JoinableFlag) == 0)
         {
             if (state.Count > 0)
