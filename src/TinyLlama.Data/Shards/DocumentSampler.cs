@@ -36,48 +36,19 @@ public static class DocumentSampler
             return new SampleResult(violations, 0, null);
         }
 
-        IReadOnlyList<Sidecar> sidecars;
+        // Bottom-k by seeded hash; pieces kept only for documents in the sample.
+        var chosen = new SortedSet<(ulong Hash, DocKey Key)>();
+        var pieces = new Dictionary<DocKey, List<Piece>>();
         try
         {
-            sidecars = Sidecar.LoadAll(directory);
+            foreach (var sc in Sidecar.ReadInOrder(Sidecar.OrderedPaths(directory)))
+            {
+                Collect(sc, seed, count, chosen, pieces);
+            }
         }
         catch (ShardException e)
         {
             return new SampleResult(violations, 0, "documents not sampled: " + e.Message);
-        }
-
-        // Bottom-k by seeded hash; pieces kept only for documents in the sample.
-        var chosen = new SortedSet<(ulong Hash, DocKey Key)>();
-        var pieces = new Dictionary<DocKey, List<Piece>>();
-        foreach (var sc in sidecars)
-        {
-            foreach (var span in sc.Spans)
-            {
-                var (source, path) = sc.Files[span.File];
-                var key = new DocKey(source, path, span.Record, span.Epoch);
-                var piece = new Piece(sc.Shard, span.Offset, span.Start, span.End, span.Length);
-                if (pieces.TryGetValue(key, out var list))
-                {
-                    list.Add(piece);
-                    continue;
-                }
-
-                var hash = Hash(seed, key);
-                if (chosen.Count >= count && hash >= chosen.Max.Hash)
-                {
-                    continue;
-                }
-
-                list = [piece];
-                chosen.Add((hash, key));
-                pieces[key] = list;
-                if (chosen.Count > count)
-                {
-                    var last = chosen.Max;
-                    chosen.Remove(last);
-                    pieces.Remove(last.Key);
-                }
-            }
         }
 
         var tokenizer = SentencePieceTokenizer.Load(spec.TokenizerPath);
@@ -219,6 +190,38 @@ public static class DocumentSampler
         }
 
         return framed;
+    }
+
+    /// <summary>Adds one sidecar's spans to the bottom-k sample (documents with the smallest seeded hashes).</summary>
+    private static void Collect(Sidecar sc, ulong seed, int count, SortedSet<(ulong Hash, DocKey Key)> chosen, Dictionary<DocKey, List<Piece>> pieces)
+    {
+        foreach (var span in sc.Spans)
+        {
+            var (source, path) = sc.Files[span.File];
+            var key = new DocKey(source, path, span.Record, span.Epoch);
+            var piece = new Piece(sc.Shard, span.Offset, span.Start, span.End, span.Length);
+            if (pieces.TryGetValue(key, out var list))
+            {
+                list.Add(piece);
+                continue;
+            }
+
+            var hash = Hash(seed, key);
+            if (chosen.Count >= count && hash >= chosen.Max.Hash)
+            {
+                continue;
+            }
+
+            list = [piece];
+            chosen.Add((hash, key));
+            pieces[key] = list;
+            if (chosen.Count > count)
+            {
+                var last = chosen.Max;
+                chosen.Remove(last);
+                pieces.Remove(last.Key);
+            }
+        }
     }
 
     /// <summary>FNV-1a over the document's identity, then SplitMix64 seeded with it and the sample seed.</summary>

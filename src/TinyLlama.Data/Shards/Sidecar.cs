@@ -115,10 +115,10 @@ public sealed record Sidecar
     }
 
     /// <summary>
-    /// The sidecars of a build folder (<c>DIR/sidecars/*.json</c>) in shard order. Throws
-    /// <see cref="ShardException"/> when there are none or the numbering has a gap.
+    /// The sidecar files of a build folder (<c>DIR/sidecars/*.json</c>) in shard order, from their names alone.
+    /// Throws <see cref="ShardException"/> when there are none, a name is not a shard's, or the numbering has a gap.
     /// </summary>
-    public static IReadOnlyList<Sidecar> LoadAll(string directory)
+    public static IReadOnlyList<string> OrderedPaths(string directory)
     {
         var folder = System.IO.Path.Combine(directory, OutputLayout.SidecarFolder);
         if (!Directory.Exists(folder))
@@ -126,20 +126,51 @@ public sealed record Sidecar
             throw new ShardException(folder, -1, "no sidecars folder: not a build output folder");
         }
 
-        var all = Directory.EnumerateFiles(folder, "*.json").Select(Load).OrderBy(s => s.Index).ToList();
-        if (all.Count == 0)
+        var numbered = new List<(long Index, string Path)>();
+        foreach (var path in Directory.EnumerateFiles(folder, "*.json"))
+        {
+            var stem = System.IO.Path.GetFileNameWithoutExtension(path);
+            if (stem.Length < 11 || stem[^11] != '_' || !long.TryParse(stem[^10..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var index))
+            {
+                throw new ShardException(System.IO.Path.GetFileName(path), -1, "not a sidecar name ({prefix}_{counter:D10}.json)");
+            }
+
+            numbered.Add((index, path));
+        }
+
+        if (numbered.Count == 0)
         {
             throw new ShardException(folder, -1, "no sidecars found");
         }
 
-        for (var i = 0; i < all.Count; i++)
+        numbered.Sort((a, b) => a.Index.CompareTo(b.Index));
+        for (var i = 0; i < numbered.Count; i++)
         {
-            if (all[i].Index != i)
+            if (numbered[i].Index != i)
             {
-                throw new ShardException(all[i].Shard, -1, FormattableString.Invariant($"sidecar numbering has a gap: expected shard {i}, found {all[i].Index}"));
+                throw new ShardException(System.IO.Path.GetFileName(numbered[i].Path), -1, FormattableString.Invariant($"sidecar numbering has a gap: expected shard {i}, found {numbered[i].Index}"));
             }
         }
 
-        return all;
+        return [.. numbered.Select(n => n.Path)];
+    }
+
+    /// <summary>
+    /// The sidecars of <paramref name="paths"/> (from <see cref="OrderedPaths"/>), read one at a time as they are
+    /// enumerated: a build of a million shards is never held in memory at once.
+    /// </summary>
+    public static IEnumerable<Sidecar> ReadInOrder(IReadOnlyList<string> paths)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        for (var i = 0; i < paths.Count; i++)
+        {
+            var sidecar = Load(paths[i]);
+            if (sidecar.Index != i)
+            {
+                throw new ShardException(sidecar.Shard, -1, FormattableString.Invariant($"sidecar {System.IO.Path.GetFileName(paths[i])} says it is shard {sidecar.Index}"));
+            }
+
+            yield return sidecar;
+        }
     }
 }

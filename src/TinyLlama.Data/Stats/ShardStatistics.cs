@@ -87,8 +87,8 @@ public static class ShardStatistics
     public static StatsReport Compute(string directory, long? windowTokens = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(directory);
-        var sidecars = Sidecar.LoadAll(directory);
-        var first = sidecars[0];
+        var paths = Sidecar.OrderedPaths(directory);
+        var first = Sidecar.Load(paths[0]);
         var chunk = first.ChunkSize;
         var window = windowTokens ?? chunk;
         if (window <= 0)
@@ -113,7 +113,7 @@ public static class ShardStatistics
         var best = new TokenRun(-1, 0, "", 0);
         byte[] buffer = [];
 
-        foreach (var sc in sidecars)
+        foreach (var sc in Sidecar.ReadInOrder(paths))
         {
             cancellationToken.ThrowIfCancellationRequested();
             if (sc.ChunkSize != chunk || !sc.Sources.SequenceEqual(sources, StringComparer.Ordinal))
@@ -220,7 +220,7 @@ public static class ShardStatistics
             });
         }
 
-        var streamLength = sidecars.Count * chunk;
+        var streamLength = paths.Count * chunk;
         var windowList = new List<WindowShares>();
         var windowCount = (streamLength + window - 1) / window;
         for (long w = 0; w < windowCount; w++)
