@@ -203,10 +203,11 @@ public sealed class ShardPacker : IDisposable
     {
         var index = _index++;
         var action = ActionFor(index);
+        var state = _plan?.TakeStateAtShardStart(index);
         if (action != ShardAction.Skip)
         {
             // Blocks while every writer is busy and the queue is full: memory stays at Threads + queue shards.
-            _queue!.Add(new ShardJob(index, [.. _spans], pad, action, _plan?.StateAtShardStart(index)), _stop!.Token);
+            _queue!.Add(new ShardJob(index, [.. _spans], pad, action, state), _stop!.Token);
         }
 
         _spans.Clear();

@@ -11,8 +11,11 @@ public interface IUnitPlan
     /// <summary>The units in training order; each is cut so that none crosses a multiple of <paramref name="chunkSize"/>.</summary>
     IEnumerable<PackUnit> Units(long chunkSize);
 
-    /// <summary>The scheduler state at the start of shard <paramref name="shard"/>, once Units has reached it.</summary>
-    Mixtures.SchedulerState? StateAtShardStart(long shard);
+    /// <summary>
+    /// The scheduler state at the start of shard <paramref name="shard"/>, once Units has reached it; handed over
+    /// once (the plan forgets it), so a build of a million shards does not keep a million states.
+    /// </summary>
+    Mixtures.SchedulerState? TakeStateAtShardStart(long shard);
 }
 
 /// <summary>A source's documents after tokenizing: per file, the framed length of each document.</summary>

@@ -100,7 +100,7 @@ public sealed class ScheduledPlan : IUnitPlan
         }
     }
 
-    public SchedulerState? StateAtShardStart(long shard) => _shardStates.GetValueOrDefault(shard);
+    public SchedulerState? TakeStateAtShardStart(long shard) => _shardStates.Remove(shard, out var state) ? state : null;
 
     private static int FileOf(int[] starts, int document)
     {
