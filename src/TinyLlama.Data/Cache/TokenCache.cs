@@ -232,18 +232,7 @@ public sealed class TokenCache(string directory, SentencePieceTokenizer tokenize
     public static JsonObject ReaderOptionsJson(ReaderOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
-        var filters = new JsonArray();
-        foreach (var f in options.Filters)
-        {
-            filters.Add(new JsonObject
-            {
-                ["name"] = f.Name,
-                ["field"] = f.Field,
-                ["mode"] = f.Mode == FilterMode.Include ? "include" : "exclude",
-                ["values"] = new JsonArray([.. f.Values.Select(v => (JsonNode?)v)]),
-            });
-        }
-
+        var filters = new JsonArray([.. options.Filters.Select(f => (JsonNode?)f.ToJson())]);
         return new JsonObject
         {
             ["text_field"] = options.TextField,

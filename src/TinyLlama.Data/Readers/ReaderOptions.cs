@@ -30,7 +30,17 @@ public enum FilterMode
 }
 
 /// <summary>A record filter on a string field (dotted path into the JSON object, or a parquet column).</summary>
-public sealed record RecordFilter(string Name, string Field, FilterMode Mode, IReadOnlyList<string> Values);
+public sealed record RecordFilter(string Name, string Field, FilterMode Mode, IReadOnlyList<string> Values)
+{
+    /// <summary>The filter as the canonical spec JSON and the cache keys record it.</summary>
+    public System.Text.Json.Nodes.JsonObject ToJson() => new()
+    {
+        ["name"] = Name,
+        ["field"] = Field,
+        ["mode"] = Mode == FilterMode.Include ? "include" : "exclude",
+        ["values"] = new System.Text.Json.Nodes.JsonArray([.. Values.Select(v => (System.Text.Json.Nodes.JsonNode?)v)]),
+    };
+}
 
 /// <summary>How a reader interprets records.</summary>
 public sealed record ReaderOptions

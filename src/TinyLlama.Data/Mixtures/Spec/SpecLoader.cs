@@ -477,13 +477,7 @@ public static class SpecLoader
                 ["include"] = new JsonArray([.. r.Include.Select(p => (JsonNode?)p)]),
                 ["exclude"] = new JsonArray([.. r.Exclude.Select(p => (JsonNode?)p)]),
                 ["text_field"] = r.TextField,
-                ["filters"] = new JsonArray([.. r.Filters.Select(f => (JsonNode?)new JsonObject
-                {
-                    ["name"] = f.Name,
-                    ["field"] = f.Field,
-                    ["mode"] = f.Mode == FilterMode.Include ? "include" : "exclude",
-                    ["values"] = new JsonArray([.. f.Values.Select(v => (JsonNode?)v)]),
-                })]),
+                ["filters"] = new JsonArray([.. r.Filters.Select(f => (JsonNode?)f.ToJson())]),
                 ["no_default_filters"] = r.NoDefaultFilters,
                 ["on_bad_record"] = r.OnBadRecord == BadRecordPolicy.Fail ? "fail" : "skip",
                 ["max_bad_records"] = r.MaxBadRecords,
