@@ -162,22 +162,20 @@ internal sealed class TokenizeBatch
         TokenByteCount = 0;
         Array.Clear(_records, 0, RecordCount); // drop the reason strings
         RecordCount = 0;
-        var huge = _text.Length >= Readers.ByteBuffer.HugeBuffer || Ids.Capacity * sizeof(int) >= Readers.ByteBuffer.HugeBuffer;
+        long released = 0;
         if (_text.Length > KeepTextBytes)
         {
+            released += _text.Length;
             _text = new byte[TargetTextBytes];
         }
 
         if (Ids.Capacity > KeepIds)
         {
+            released += (long)Ids.Capacity * sizeof(int);
             Ids = new List<int>(1 << 16);
         }
 
-        if (huge)
-        {
-            // As for the readers' buffers (ByteBuffer.HugeBuffer): let a huge document's arrays go at once.
-            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
-        }
+        Util.LargeBuffers.Released(released);
 
         Ids.Clear();
     }

@@ -1,4 +1,5 @@
 using System.Buffers;
+using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Readers;
 
@@ -12,7 +13,6 @@ internal sealed class ByteBuffer : IDisposable
     public const int PoolLimit = 1 << 20;
 
     /// <summary>Dropping a buffer at least this large collects it at once (see <see cref="Reserve"/>).</summary>
-    private const int LargeDrop = 16 << 20;
 
     private byte[] _array;
 
@@ -57,11 +57,7 @@ internal sealed class ByteBuffer : IDisposable
         var dropped = _array.Length;
         Return(_array);
         _array = [];
-        if (dropped >= LargeDrop)
-        {
-            // Without a collection the old block is still resident when the new one is allocated: two pages' worth.
-            GC.Collect(2, GCCollectionMode.Forced, blocking: true);
-        }
+        LargeBuffers.Released(dropped); // else the old block is still resident when the new one is allocated
 
         _array = Rent(newSize);
     }
@@ -79,17 +75,9 @@ internal sealed class ByteBuffer : IDisposable
         var dropped = _array.Length;
         Return(_array);
         _array = next;
-        if (dropped >= HugeBuffer)
-        {
-            // A huge document's buffer lives on the large object heap until a full collection, and the
-            // runtime may not run one before the next huge allocation (its ids, its copy in a batch): peak
-            // memory would hold it twice. One blocking collection after a huge document is cheap by comparison.
-            GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: false);
-        }
+        LargeBuffers.Released(dropped);
     }
 
-    /// <summary>Buffers at least this big are collected as soon as they are given back.</summary>
-    public const int HugeBuffer = 16 << 20;
 
     public void Dispose()
     {

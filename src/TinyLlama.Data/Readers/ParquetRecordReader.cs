@@ -3,6 +3,7 @@ using Parquet;
 using Parquet.Meta;
 using Parquet.Schema;
 using TinyLlama.Data.Errors;
+using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Readers;
 
@@ -38,7 +39,6 @@ internal sealed class ParquetRecordReader : IRecordReader
     private int _rejectFrom;
 
     /// <summary>Statistics this large (whole documents in min/max) are collected as soon as they are dropped.</summary>
-    private const long LargeStatistics = 16L << 20;
 
     private ParquetRecordReader(string path, FileStream file, ParquetReader reader, ReaderOptions options)
     {
@@ -67,11 +67,8 @@ internal sealed class ParquetRecordReader : IRecordReader
             // Keep Parquet.Net's stream pool small: a row group's pages are read once, so pooling them only adds memory.
             var parquetOptions = new ParquetOptions { MaximumSmallPoolFreeBytes = 1 << 20, MaximumLargePoolFreeBytes = 8 << 20 };
             reader = ParquetReader.CreateAsync(file, parquetOptions, leaveStreamOpen: true).GetAwaiter().GetResult();
-            if (DropStatistics(reader) >= LargeStatistics)
-            {
-                // The footer's buffer and the statistics are garbage now; free them before the pages are allocated.
-                GC.Collect(2, GCCollectionMode.Forced, blocking: true);
-            }
+            // The footer's statistics are garbage now: free them before the pages are allocated.
+            LargeBuffers.Released(DropStatistics(reader));
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
