@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -15,7 +14,6 @@ internal static class SentencePieceOracle
     /// <summary>Debian's interpreter, the one python3-sentencepiece and python3-zstandard install into.</summary>
     public const string Python = "/usr/bin/python3";
 
-    private static readonly TimeSpan Timeout = TimeSpan.FromMinutes(10);
 
     public static string ScriptPath => Path.Combine(AppContext.BaseDirectory, "Infrastructure", "sentencepiece_oracle.py");
 
@@ -87,36 +85,7 @@ internal static class SentencePieceOracle
     }
 
     /// <summary>Runs a program to completion; throws with its stderr when it fails.</summary>
-    public static string Run(string fileName, IEnumerable<string> arguments)
-    {
-        var start = new ProcessStartInfo(fileName)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var argument in arguments)
-        {
-            start.ArgumentList.Add(argument);
-        }
-
-        using var process = Process.Start(start) ?? throw new InvalidOperationException($"could not start {fileName}");
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        if (!process.WaitForExit(Timeout))
-        {
-            process.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{fileName} did not finish within {Timeout}");
-        }
-
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException(
-                $"{fileName} {string.Join(' ', start.ArgumentList)} exited with {process.ExitCode}: {stderr.Result}");
-        }
-
-        return stdout.Result;
-    }
+    public static string Run(string fileName, IEnumerable<string> arguments) => ProcessRunner.RunChecked(fileName, arguments);
 
     private static List<int[]> EncodeRows(string modelPath, IEnumerable<string> jsonRows)
     {
