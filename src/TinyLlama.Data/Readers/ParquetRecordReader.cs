@@ -3,15 +3,15 @@ using Parquet;
 using Parquet.Meta;
 using Parquet.Schema;
 using TinyLlama.Data.Errors;
-using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Readers;
 
 /// <summary>
 /// Reads one string column of a parquet file. The text column is streamed page by page by
-/// <see cref="ParquetTextColumnReader"/> (UTF-8 bytes, never strings: memory is about one page plus the current
-/// document, whatever the row group's size); filter columns are small and read whole per row group with Parquet.Net,
-/// which also parses the footer. <see cref="SourceRecord.Index"/> is the row number in the file,
+/// <see cref="ParquetTextColumnReader"/> (UTF-8 bytes, never strings: memory is a page of at most a few MB, or the
+/// current document and a codec window when the page is larger, whatever the row group's size); filter columns are
+/// small and read whole per row group with Parquet.Net, which also parses the footer, given to it without the chunk
+/// statistics (<see cref="ParquetFooter"/>). <see cref="SourceRecord.Index"/> is the row number in the file,
 /// <see cref="SourceRecord.ByteOffset"/> is -1. Column chunks in an encoding we cannot vouch for are refused, never
 /// read as possibly wrong text.
 /// </summary>
@@ -38,8 +38,6 @@ internal sealed class ParquetRecordReader : IRecordReader
     private string? _groupRejection;
     private int _rejectFrom;
 
-    /// <summary>Statistics this large (whole documents in min/max) are collected as soon as they are dropped.</summary>
-
     private ParquetRecordReader(string path, FileStream file, ParquetReader reader, ReaderOptions options)
     {
         Path = path;
@@ -61,17 +59,20 @@ internal sealed class ParquetRecordReader : IRecordReader
 
     public static ParquetRecordReader Open(string path, FileStream file, ReaderOptions options)
     {
-        ParquetReader reader;
+        ParquetReader? reader = null;
         try
         {
             // Keep Parquet.Net's stream pool small: a row group's pages are read once, so pooling them only adds memory.
             var parquetOptions = new ParquetOptions { MaximumSmallPoolFreeBytes = 1 << 20, MaximumLargePoolFreeBytes = 8 << 20 };
-            reader = ParquetReader.CreateAsync(file, parquetOptions, leaveStreamOpen: true).GetAwaiter().GetResult();
-            // The footer's statistics are garbage now: free them before the pages are allocated.
-            LargeBuffers.Released(DropStatistics(reader));
+            // Parquet.Net gets a checked footer without the chunk statistics (whole documents, with some writers).
+            var view = ParquetFooter.Rewrite(file, out _);
+            reader = ParquetReader.CreateAsync(view, parquetOptions, leaveStreamOpen: true).GetAwaiter().GetResult();
+            // Parquet.Net builds the schema on first use: a corrupt one is a bad file here, not a crash later.
+            _ = reader.Schema.GetDataFields();
         }
         catch (Exception ex) when (ex is not OperationCanceledException and not OutOfMemoryException)
         {
+            reader?.DisposeAsync().AsTask().GetAwaiter().GetResult();
             file.Dispose();
             throw new BadInputException(path, -1, -1, "not a readable parquet file (truncated, corrupt or not parquet): " + ex.Message, ex);
         }
@@ -86,34 +87,6 @@ internal sealed class ParquetRecordReader : IRecordReader
             file.Dispose();
             throw;
         }
-    }
-
-    /// <summary>
-    /// Chunk statistics are never used here, and some writers (Parquet.Net among them) store whole values in them:
-    /// min and max of a chunk of 10 MB documents are 20-40 MB that would stay in memory for the whole file.
-    /// </summary>
-    private static long DropStatistics(ParquetReader reader)
-    {
-        long bytes = 0;
-        foreach (var group in reader.Metadata?.RowGroups ?? [])
-        {
-            foreach (var column in group.Columns ?? [])
-            {
-                if (column.MetaData is { } meta)
-                {
-                    if (meta.Statistics is { } stats)
-                    {
-                        bytes += (stats.Min?.LongLength ?? 0) + (stats.Max?.LongLength ?? 0) + (stats.MinValue?.LongLength ?? 0) + (stats.MaxValue?.LongLength ?? 0);
-                    }
-
-                    meta.Statistics = null;
-                    meta.SizeStatistics = null;
-                    meta.GeospatialStatistics = null;
-                }
-            }
-        }
-
-        return bytes;
     }
 
     public bool MoveNext(CancellationToken cancellationToken = default)

@@ -10,9 +10,12 @@ namespace TinyLlama.Data.Readers;
 
 /// <summary>
 /// Streams the values of one flat BYTE_ARRAY column chunk page by page, as raw bytes (no strings): Parquet.Net is
-/// used only for the footer metadata. Memory is one compressed page, one decompressed page, the dictionary page and
-/// per-page level/index arrays, whatever the row group's size. Each page is checked whole (sizes, levels, value
-/// lengths, dictionary indices) before any of its values is handed out, so a bad page fails at its first row.
+/// used only for the footer metadata. A page up to <see cref="DefaultStreamAbove"/> decoded bytes is read whole: one
+/// compressed and one decompressed copy. A larger PLAIN page (some writers put a whole 200 MB row group in one page) is
+/// streamed through its codec twice: once to check it, once to hand out its values one at a time, so memory is the
+/// largest value plus the codec's window, whatever the page's size. Dictionary pages are held whole. Either way each
+/// page is checked whole (sizes, levels, value lengths, dictionary indices) before any of its values is handed out, so
+/// a bad page fails at its first row.
 /// Errors are <see cref="BadInputException"/>s naming the file, the row and the page's file offset; the reason code
 /// (<see cref="ReasonCodes.CorruptRowGroup"/> or <see cref="ReasonCodes.UnsupportedEncoding"/>) is also left in
 /// <see cref="FailureReason"/>. Page CRCs are not checked.
@@ -23,6 +26,9 @@ internal sealed class ParquetTextColumnReader : IDisposable
     private static readonly HashSet<Encoding> Readable =
         [Encoding.PLAIN, Encoding.PLAIN_DICTIONARY, Encoding.RLE_DICTIONARY, Encoding.RLE, Encoding.BIT_PACKED];
 
+    /// <summary>Decoded pages larger than this are streamed rather than read whole.</summary>
+    public const int DefaultStreamAbove = 4 << 20;
+
     private const int RleEncoding = 3;
     private const int HeaderWindow = 1 << 16;
 
@@ -32,6 +38,8 @@ internal sealed class ParquetTextColumnReader : IDisposable
     private readonly ByteBuffer _compressed = new(1 << 16);
     private readonly ByteBuffer _page = new(1 << 16);
     private readonly ByteBuffer _dictionary = new(1 << 12);
+    private readonly ByteBuffer _levelBytes = new(1 << 10);
+    private readonly long _streamAbove;
     private int[] _levels = [];
     private int[] _indices = [];
     private int[] _dictionaryStarts = [];
@@ -57,13 +65,22 @@ internal sealed class ParquetTextColumnReader : IDisposable
     private bool _pageUsesDictionary;
     private int _valuePosition;
     private int _nonNull;
+    private Stream? _pageStream;
+    private long _pageStreamLeft;
 
-    public ParquetTextColumnReader(string path, Stream file)
+    /// <param name="path">The file's name, for messages.</param>
+    /// <param name="file">The file (seekable).</param>
+    /// <param name="streamAbove">Pages decoding to more bytes than this are streamed (tests set 0 to stream every page).</param>
+    public ParquetTextColumnReader(string path, Stream file, long streamAbove = DefaultStreamAbove)
     {
         _path = path;
         _file = file;
+        _streamAbove = streamAbove;
         _input = new ChunkInput(this);
     }
+
+    /// <summary>Pages streamed rather than read whole since this reader was created.</summary>
+    public int PagesStreamed { get; private set; }
 
     /// <summary>The file row of the current value (valid after <see cref="MoveNext"/>).</summary>
     public long Row => _pageFirstRow + _pageIndex - 1;
@@ -95,6 +112,7 @@ internal sealed class ParquetTextColumnReader : IDisposable
         _valuesRead = 0;
         _dictionaryCount = -1;
         _sawDataPage = false;
+        ClosePageStream();
         var meta = chunk?.MetaData;
         if (meta is null || chunk!.CryptoMetadata is not null || chunk.EncryptedColumnMetadata is not null)
         {
@@ -183,6 +201,10 @@ internal sealed class ParquetTextColumnReader : IDisposable
             var length = BinaryPrimitives.ReadInt32LittleEndian(_dictionary.Array.AsSpan(start - 4));
             Value = new ReadOnlyMemory<byte>(_dictionary.Array, start, length);
         }
+        else if (_pageStream is not null)
+        {
+            Value = ReadStreamedValue(_pageStream);
+        }
         else
         {
             var length = BinaryPrimitives.ReadInt32LittleEndian(_page.Array.AsSpan(_valuePosition));
@@ -231,6 +253,8 @@ internal sealed class ParquetTextColumnReader : IDisposable
         _compressed.Dispose();
         _page.Dispose();
         _dictionary.Dispose();
+        _levelBytes.Dispose();
+        ClosePageStream();
         Return(ref _levels);
         Return(ref _indices);
         Return(ref _dictionaryStarts);
@@ -239,6 +263,7 @@ internal sealed class ParquetTextColumnReader : IDisposable
 
     private void LoadPage()
     {
+        ClosePageStream();
         _pageOffset = _position;
         _pageFirstRow = _firstRow + _valuesRead;
         _pageValues = 0;
@@ -280,6 +305,7 @@ internal sealed class ParquetTextColumnReader : IDisposable
         }
         catch (Exception ex) when (ex is InvalidDataException or ZstdException)
         {
+            ClosePageStream();
             Corrupt(ex.Message, ex);
         }
 
@@ -372,6 +398,16 @@ internal sealed class ParquetTextColumnReader : IDisposable
                 FormattableString.Invariant($"definition levels in encoding {(Encoding)header.DefinitionLevelEncoding} (only RLE is read)"));
         }
 
+        if (header.Encoding == (int)Encoding.PLAIN && header.UncompressedSize > _streamAbove && TryStreamPage(header, headerLength, levelBytes, v2))
+        {
+            _pageUsesDictionary = false;
+            _sawDataPage = true;
+            _pageValues = n;
+            _valuesRead += n;
+            PagesStreamed++;
+            return;
+        }
+
         LoadPageBytes(header, headerLength, _page, levelBytes, compressed: !v2 || header.IsCompressed);
         var data = _page.Array.AsSpan(0, header.UncompressedSize);
         var nonNull = n;
@@ -384,33 +420,12 @@ internal sealed class ParquetTextColumnReader : IDisposable
             }
             else
             {
-                if (data.Length < 4)
-                {
-                    throw new InvalidDataException("a data page too short for its definition levels");
-                }
-
-                var length = BinaryPrimitives.ReadInt32LittleEndian(data);
-                if (length < 0 || length > data.Length - 4)
-                {
-                    throw new InvalidDataException(FormattableString.Invariant($"definition levels of {length} bytes in a page of {data.Length}"));
-                }
-
+                var length = V1LevelLength(data, data.Length);
                 levels = data.Slice(4, length);
                 levelBytes = 4 + length;
             }
 
-            Grow(ref _levels, n);
-            RleBitPackedHybrid.Decode(levels, _levelBitWidth, _levels.AsSpan(0, n), _maxDefinition + 1, "definition levels");
-            nonNull = 0;
-            foreach (var level in _levels.AsSpan(0, n))
-            {
-                nonNull += level == _maxDefinition ? 1 : 0;
-            }
-
-            if (v2 && header.NumNulls != n - nonNull)
-            {
-                throw new InvalidDataException(FormattableString.Invariant($"a v2 page declares {header.NumNulls} nulls, its levels {n - nonNull}"));
-            }
+            nonNull = DecodeLevels(levels, header, v2);
         }
 
         var values = data[levelBytes..];
@@ -460,6 +475,210 @@ internal sealed class ParquetTextColumnReader : IDisposable
         _sawDataPage = true;
         _pageValues = n;
         _valuesRead += n;
+    }
+
+    /// <summary>The length of a v1 page's definition levels, from the 4 bytes before them.</summary>
+    private static int V1LevelLength(ReadOnlySpan<byte> prefix, long pageLength)
+    {
+        if (prefix.Length < 4)
+        {
+            throw new InvalidDataException("a data page too short for its definition levels");
+        }
+
+        var length = BinaryPrimitives.ReadInt32LittleEndian(prefix);
+        if (length < 0 || length > pageLength - 4)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"definition levels of {length} bytes in a page of {pageLength}"));
+        }
+
+        return length;
+    }
+
+    /// <summary>Decodes a page's definition levels into <see cref="_levels"/>; returns how many values are not null.</summary>
+    private int DecodeLevels(ReadOnlySpan<byte> levels, ParquetPageHeader header, bool v2)
+    {
+        var n = header.NumValues;
+        Grow(ref _levels, n);
+        RleBitPackedHybrid.Decode(levels, _levelBitWidth, _levels.AsSpan(0, n), _maxDefinition + 1, "definition levels");
+        var nonNull = 0;
+        foreach (var level in _levels.AsSpan(0, n))
+        {
+            nonNull += level == _maxDefinition ? 1 : 0;
+        }
+
+        if (v2 && header.NumNulls != n - nonNull)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"a v2 page declares {header.NumNulls} nulls, its levels {n - nonNull}"));
+        }
+
+        return nonNull;
+    }
+
+    /// <summary>
+    /// Streams a large PLAIN page: a first pass through the codec checks the levels, every value's length and the
+    /// page's totals; then the page is opened again for <see cref="MoveNext"/> to read one value at a time. False when
+    /// the first pass finds anything wrong (or a snappy copy reaching past the window): the caller then reads the page
+    /// whole, which either decodes it or names the problem as the whole-page reader always has.
+    /// </summary>
+    private bool TryStreamPage(ParquetPageHeader header, int headerLength, int v2LevelBytes, bool v2)
+    {
+        try
+        {
+            using (var check = OpenStreamedValues(header, headerLength, v2LevelBytes, v2, out var nonNull, out var valueBytes))
+            {
+                var left = valueBytes;
+                Span<byte> prefix = stackalloc byte[4];
+                var skip = _levelBytes;
+                for (var k = 0; k < nonNull; k++)
+                {
+                    check.ReadExactly(prefix);
+                    var length = BinaryPrimitives.ReadInt32LittleEndian(prefix);
+                    if (length < 0 || length > left - 4)
+                    {
+                        return false;
+                    }
+
+                    left -= 4 + length;
+                    for (var rest = length; rest > 0;)
+                    {
+                        skip.Reserve(Math.Min(rest, 1 << 16));
+                        var n = check.Read(skip.Array.AsSpan(0, Math.Min(rest, 1 << 16)));
+                        if (n == 0)
+                        {
+                            return false;
+                        }
+
+                        rest -= n;
+                    }
+                }
+
+                if (left != 0 || check.Read(prefix[..1]) != 0)
+                {
+                    return false;
+                }
+            }
+
+            _pageStream = OpenStreamedValues(header, headerLength, v2LevelBytes, v2, out _, out _pageStreamLeft);
+            return true;
+        }
+        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or ZstdException or IOException or InvalidOperationException)
+        {
+            ClosePageStream();
+            return false;
+        }
+    }
+
+    /// <summary>
+    /// Opens a page's decoded bytes as a stream positioned at its first value, its definition levels decoded; gives the
+    /// count of non-null values and of value bytes.
+    /// </summary>
+    private Stream OpenStreamedValues(ParquetPageHeader header, int headerLength, int v2LevelBytes, bool v2, out int nonNull, out long valueBytes)
+    {
+        var dataStart = _position + headerLength;
+        long stored = header.CompressedSize;
+        long decoded = header.UncompressedSize;
+        var levels = ReadOnlySpan<byte>.Empty;
+        if (v2 && v2LevelBytes > 0)
+        {
+            _levelBytes.Reserve(v2LevelBytes);
+            levels = _levelBytes.Array.AsSpan(0, v2LevelBytes);
+            using var raw = new FileRangeStream(_file, dataStart, v2LevelBytes);
+            if (raw.ReadAtLeast(_levelBytes.Array.AsSpan(0, v2LevelBytes), v2LevelBytes, throwOnEndOfStream: false) < v2LevelBytes)
+            {
+                throw new InvalidDataException("the file ends inside the page (truncated?)");
+            }
+
+            dataStart += v2LevelBytes;
+            stored -= v2LevelBytes;
+            decoded -= v2LevelBytes;
+        }
+
+        var stream = OpenDecoded(dataStart, stored, decoded, compressed: !v2 || header.IsCompressed);
+        try
+        {
+            if (!v2 && _maxDefinition > 0)
+            {
+                Span<byte> prefix = stackalloc byte[4];
+                stream.ReadExactly(prefix);
+                var length = V1LevelLength(prefix, decoded);
+                _levelBytes.Reserve(length);
+                levels = _levelBytes.Array.AsSpan(0, length);
+                stream.ReadExactly(_levelBytes.Array, 0, length);
+                decoded -= 4 + length;
+            }
+
+            nonNull = _maxDefinition > 0 ? DecodeLevels(levels, header, v2) : header.NumValues;
+            valueBytes = decoded;
+            return stream;
+        }
+        catch
+        {
+            stream.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The decoded bytes of <paramref name="stored"/> bytes at <paramref name="offset"/>, as a stream.</summary>
+    private Stream OpenDecoded(long offset, long stored, long decoded, bool compressed)
+    {
+        var range = new FileRangeStream(_file, offset, stored);
+        if (!compressed || _codec == CompressionCodec.UNCOMPRESSED)
+        {
+            return stored == decoded ? range : throw new InvalidDataException(FormattableString.Invariant($"an uncompressed page of {stored} bytes declares {decoded}"));
+        }
+
+        switch (_codec)
+        {
+            case CompressionCodec.SNAPPY:
+                return new SnappyDecoderStream(new BufferedInput(range), decoded);
+            case CompressionCodec.LZ4_RAW:
+                return new Lz4DecoderStream(new BufferedInput(range), stored, decoded, hadoop: false);
+            case CompressionCodec.LZ4:
+                var hadoop = Lz4DecoderStream.LooksLikeHadoopFrames(range, decoded);
+                return new Lz4DecoderStream(new BufferedInput(range), stored, decoded, hadoop);
+            case CompressionCodec.ZSTD:
+                return new DecompressionStream(range, leaveOpen: false);
+            case CompressionCodec.BROTLI:
+                return new BrotliStream(range, CompressionMode.Decompress);
+            case CompressionCodec.GZIP:
+                Span<byte> magic = stackalloc byte[2];
+                var gzip = range.ReadAtLeast(magic, 2, throwOnEndOfStream: false) == 2 && magic[0] == 0x1F && magic[1] == 0x8B;
+                range.Position = 0;
+                return gzip ? new GZipStream(range, CompressionMode.Decompress) : new ZLibStream(range, CompressionMode.Decompress);
+            default:
+                throw new InvalidDataException($"compression {_codec} is not supported");
+        }
+    }
+
+    private ReadOnlyMemory<byte> ReadStreamedValue(Stream stream)
+    {
+        try
+        {
+            Span<byte> prefix = stackalloc byte[4];
+            stream.ReadExactly(prefix);
+            var length = BinaryPrimitives.ReadInt32LittleEndian(prefix);
+            if (length < 0 || length > _pageStreamLeft - 4)
+            {
+                throw new InvalidDataException(FormattableString.Invariant($"a value of length {length} with {_pageStreamLeft - 4} bytes left in the page"));
+            }
+
+            _page.Reserve(length);
+            stream.ReadExactly(_page.Array, 0, length);
+            _pageStreamLeft -= 4 + length;
+            return new ReadOnlyMemory<byte>(_page.Array, 0, length);
+        }
+        catch (Exception ex) when (ex is InvalidDataException or EndOfStreamException or ZstdException or IOException or InvalidOperationException)
+        {
+            ClosePageStream();
+            Corrupt("the page reads differently the second time (the file changed while it was read?): " + ex.Message, ex);
+            throw; // not reached
+        }
+    }
+
+    private void ClosePageStream()
+    {
+        _pageStream?.Dispose();
+        _pageStream = null;
     }
 
     /// <summary>Checks the PLAIN value at <paramref name="position"/> (4-byte length, bytes) and returns where the next one starts.</summary>

@@ -3,21 +3,174 @@ using TinyLlama.Data.Readers;
 
 namespace TinyLlama.Data.Tests.Readers;
 
-/// <summary>Hand-made snappy and LZ4 blocks, hybrid runs and thrift page headers: exact output or InvalidDataException.</summary>
+/// <summary>
+/// Hand-made snappy and LZ4 blocks, hybrid runs and thrift page headers: exact output or InvalidDataException. Every
+/// block goes through both the whole-block decoder and the streaming one, which must agree on it.
+/// </summary>
 public sealed class ParquetBlockDecoderTests
 {
     private static string Snappy(byte[] block, int length)
     {
         var output = new byte[length];
-        SnappyBlock.Decompress(block, output);
+        var whole = Record(() => SnappyBlock.Decompress(block, output));
+        var streamed = Record(() => StreamSnappy(block, length));
+        (streamed.Error is null).Should().Be(whole is null, "both decoders accept or refuse the block ({0} / {1})", whole?.Message, streamed.Error?.Message);
+        if (whole is not null)
+        {
+            throw whole;
+        }
+
+        streamed.Output.Should().Equal(output);
         return Encoding.Latin1.GetString(output);
     }
 
     private static string Lz4(byte[] block, int length)
     {
         var output = new byte[length];
-        Lz4Block.Decompress(block, output);
+        var whole = Record(() => Lz4Block.Decompress(block, output));
+        var streamed = Record(() => Drain(new Lz4DecoderStream(new BufferedInput(new MemoryStream(block)), block.Length, length, hadoop: false)));
+        (streamed.Error is null).Should().Be(whole is null, "both decoders accept or refuse the block ({0} / {1})", whole?.Message, streamed.Error?.Message);
+        if (whole is not null)
+        {
+            throw whole;
+        }
+
+        streamed.Output.Should().Equal(output);
         return Encoding.Latin1.GetString(output);
+    }
+
+    private static byte[] StreamSnappy(byte[] block, long length) => Drain(new SnappyDecoderStream(new BufferedInput(new MemoryStream(block)), length));
+
+    /// <summary>Reads a stream to its end in reads of varying sizes, so window and element boundaries fall anywhere.</summary>
+    private static byte[] Drain(Stream stream)
+    {
+        using (stream)
+        {
+            var output = new MemoryStream();
+            var buffer = new byte[70_001];
+            var sizes = new[] { 1, 7, 4096, 70_001, 3 };
+            for (var i = 0; ; i++)
+            {
+                var n = stream.Read(buffer, 0, sizes[i % sizes.Length]);
+                if (n == 0)
+                {
+                    return output.ToArray();
+                }
+
+                output.Write(buffer, 0, n);
+            }
+        }
+    }
+
+    private static InvalidDataException? Record(Action action)
+    {
+        try
+        {
+            action();
+            return null;
+        }
+        catch (InvalidDataException ex)
+        {
+            return ex;
+        }
+    }
+
+    private static (byte[]? Output, InvalidDataException? Error) Record(Func<byte[]> action)
+    {
+        try
+        {
+            return (action(), null);
+        }
+        catch (InvalidDataException ex)
+        {
+            return (null, ex);
+        }
+    }
+
+    [Fact]
+    public void Streamed_snappy_and_lz4_agree_with_the_block_decoders_on_megabytes_of_long_runs_and_matches()
+    {
+        // Elements that straddle the streaming window's 1 MiB edge: long literals, long overlapping runs, far copies.
+        var random = new Random(7);
+        var snappy = new List<byte>();
+        var expected = new List<byte>();
+        while (expected.Count < 3_000_000)
+        {
+            if (expected.Count == 0 || random.Next(3) == 0)
+            {
+                var literal = Enumerable.Range(0, random.Next(1, random.Next(2) == 0 ? 100 : 200_000)).Select(_ => (byte)random.Next(256)).ToArray();
+                var n = literal.Length - 1;
+                snappy.AddRange([0xFC, (byte)n, (byte)(n >> 8), (byte)(n >> 16), (byte)(n >> 24)]);
+                snappy.AddRange(literal);
+                expected.AddRange(literal);
+            }
+            else
+            {
+                var offset = random.Next(1, Math.Min(expected.Count, random.Next(2) == 0 ? 8 : 65_535) + 1);
+                var length = random.Next(1, 65);
+                snappy.AddRange([(byte)(((length - 1) << 2) | 3), (byte)offset, (byte)(offset >> 8), 0, 0]);
+                for (var k = 0; k < length; k++)
+                {
+                    expected.Add(expected[^offset]);
+                }
+            }
+        }
+
+        var block = Varint(expected.Count).Concat(snappy).ToArray();
+        var whole = new byte[expected.Count];
+        SnappyBlock.Decompress(block, whole);
+        whole.Should().Equal(expected);
+        StreamSnappy(block, expected.Count).Should().Equal(expected);
+    }
+
+    [Fact]
+    public void A_snappy_copy_reaching_before_the_streaming_window_is_refused_by_the_stream_only()
+    {
+        // A 1.2 MB literal, then a copy from 700,000 bytes back: legal snappy, beyond what the stream keeps.
+        var literal = Enumerable.Range(0, 1_200_000).Select(i => (byte)(i * 7)).ToArray();
+        var n = literal.Length - 1;
+        const int Offset = 700_000;
+        byte[] block = [.. Varint(literal.Length + 4), 0xFC, (byte)n, (byte)(n >> 8), (byte)(n >> 16), (byte)(n >> 24), .. literal,
+            0x0F, Offset & 0xFF, (Offset >> 8) & 0xFF, (Offset >> 16) & 0xFF, 0];
+        var whole = new byte[literal.Length + 4];
+        SnappyBlock.Decompress(block, whole);
+        whole.AsSpan(literal.Length).ToArray().Should().Equal(literal.AsSpan(literal.Length - Offset, 4).ToArray());
+
+        var act = () => StreamSnappy(block, literal.Length + 4);
+
+        act.Should().Throw<InvalidDataException>().WithMessage("*streaming window*");
+    }
+
+    [Fact]
+    public void Hadoop_framed_lz4_streams_block_after_block()
+    {
+        byte[] first = [0x30, (byte)'a', (byte)'b', (byte)'c'];
+        byte[] second = [0x22, (byte)'x', (byte)'y', 0x02, 0x00, 0x00];
+        byte[] framed = [0, 0, 0, 3, 0, 0, 0, 4, .. first, 0, 0, 0, 8, 0, 0, 0, 6, .. second];
+
+        Lz4DecoderStream.LooksLikeHadoopFrames(new MemoryStream(framed), 11).Should().BeTrue();
+        Lz4DecoderStream.LooksLikeHadoopFrames(new MemoryStream(framed), 12).Should().BeFalse();
+        Lz4DecoderStream.LooksLikeHadoopFrames(new MemoryStream(first), 3).Should().BeFalse();
+        Encoding.Latin1.GetString(Drain(new Lz4DecoderStream(new BufferedInput(new MemoryStream(framed)), framed.Length, 11, hadoop: true)))
+            .Should().Be("abcxyxyxyxy");
+
+        // A match may not reach into the previous frame: each frame is its own block.
+        byte[] reaching = [0, 0, 0, 3, 0, 0, 0, 4, .. first, 0, 0, 0, 6, 0, 0, 0, 4, 0x02, 0x03, 0x00, 0x00];
+        var act = () => Drain(new Lz4DecoderStream(new BufferedInput(new MemoryStream(reaching)), reaching.Length, 9, hadoop: true));
+        act.Should().Throw<InvalidDataException>();
+    }
+
+    private static byte[] Varint(long value)
+    {
+        var bytes = new List<byte>();
+        while (value >= 0x80)
+        {
+            bytes.Add((byte)(value | 0x80));
+            value >>= 7;
+        }
+
+        bytes.Add((byte)value);
+        return [.. bytes];
     }
 
     [Fact]

@@ -10,7 +10,8 @@ namespace TinyLlama.Data.Tests.Readers;
 
 /// <summary>
 /// The streaming text column reader against Parquet.Net's own <c>ReadAsync</c>, value for value (null, empty, text),
-/// on the shared real files and on files Parquet.Net writes in every compression it can write.
+/// on the shared real files and on files Parquet.Net writes in every compression it can write; each both with pages
+/// read whole (the default below 4 MiB) and with every PLAIN page streamed through its codec.
 /// </summary>
 public sealed class ParquetColumnStreamTests : IDisposable
 {
@@ -18,31 +19,54 @@ public sealed class ParquetColumnStreamTests : IDisposable
 
     public void Dispose() => _dir.Dispose();
 
-    public static TheoryData<string, string> SharedFiles()
+    public static TheoryData<string, string, bool> SharedFiles()
     {
-        var data = new TheoryData<string, string>();
+        var files = new List<(string, string)>();
         var starcoder = Path.Combine(RepoPaths.SharedDir, "data", "starcoderdata");
         foreach (var file in Directory.EnumerateFiles(starcoder, "*.parquet", SearchOption.AllDirectories).Order(StringComparer.Ordinal))
         {
-            data.Add(Path.GetRelativePath(RepoPaths.SharedDir, file), "content");
+            files.Add((Path.GetRelativePath(RepoPaths.SharedDir, file), "content"));
         }
 
-        data.Add("data/parquet-real/datapage_v2.snappy.parquet", "a"); // v2 pages, snappy, dictionary
-        data.Add("data/parquet-real/sort_columns.parquet", "b"); // 2 row groups, dictionary
+        files.Add(("data/parquet-real/datapage_v2.snappy.parquet", "a")); // v2 pages, snappy, dictionary
+        files.Add(("data/parquet-real/sort_columns.parquet", "b")); // 2 row groups, dictionary
         // Binary (unannotated) BYTE_ARRAY columns: the record reader refuses them, the column reader reads bytes.
-        data.Add("data/parquet-real/alltypes_plain.snappy.parquet", "string_col"); // PLAIN_DICTIONARY, v1
-        data.Add("data/parquet-real/lz4_raw_compressed.parquet", "c1"); // LZ4_RAW
+        files.Add(("data/parquet-real/alltypes_plain.snappy.parquet", "string_col")); // PLAIN_DICTIONARY, v1
+        files.Add(("data/parquet-real/lz4_raw_compressed.parquet", "c1")); // LZ4_RAW
+        var data = new TheoryData<string, string, bool>();
+        foreach (var (file, column) in files)
+        {
+            data.Add(file, column, false);
+            data.Add(file, column, true);
+        }
+
         return data;
     }
 
     [Theory]
     [MemberData(nameof(SharedFiles))]
-    public void Shared_files_read_value_for_value_as_Parquet_Net_reads_them(string file, string column)
+    public void Shared_files_read_value_for_value_as_Parquet_Net_reads_them(string file, string column, bool streamEveryPage)
     {
-        var (values, _) = AssertAgreesWithParquetNet(Path.Combine(RepoPaths.SharedDir, file), column);
+        var (values, _, _) = AssertAgreesWithParquetNet(Path.Combine(RepoPaths.SharedDir, file), column, StreamAbove(streamEveryPage));
 
         values.Should().BeGreaterThan(0);
     }
+
+    [Fact]
+    public void Only_plain_pages_of_the_shared_files_are_streamed_when_asked()
+    {
+        // Every shared text column is dictionary-encoded (pyarrow's default) except LZ4_RAW's: dictionary pages are
+        // held whole, PLAIN ones streamed.
+        var streamed = new Dictionary<string, int>();
+        foreach (var (file, column) in SharedFiles().Select(row => ((string)row[0], (string)row[1])).Distinct())
+        {
+            streamed[file] = AssertAgreesWithParquetNet(Path.Combine(RepoPaths.SharedDir, file), column, streamAbove: 0).Streamed;
+        }
+
+        streamed.Where(p => p.Value > 0).Select(p => p.Key).Should().Equal("data/parquet-real/lz4_raw_compressed.parquet");
+    }
+
+    private static long StreamAbove(bool streamEveryPage) => streamEveryPage ? 0 : ParquetTextColumnReader.DefaultStreamAbove;
 
     [Fact]
     public void Starcoder_chunks_span_several_pages()
@@ -50,18 +74,20 @@ public sealed class ParquetColumnStreamTests : IDisposable
         var file = Directory.EnumerateFiles(Path.Combine(RepoPaths.SharedDir, "data", "starcoderdata"), "*.parquet", SearchOption.AllDirectories)
             .Order(StringComparer.Ordinal).First();
 
-        var (_, pages) = AssertAgreesWithParquetNet(file, "content");
+        var (_, pages, streamed) = AssertAgreesWithParquetNet(file, "content");
 
         pages.Should().BeGreaterThan(1);
+        streamed.Should().Be(0, "pyarrow's pages are 1 MiB");
     }
 
-    public static TheoryData<CompressionMethod, bool> Compressions()
+    public static TheoryData<CompressionMethod, bool, bool> Compressions()
     {
-        var data = new TheoryData<CompressionMethod, bool>();
+        var data = new TheoryData<CompressionMethod, bool, bool>();
         foreach (var method in Enum.GetValues<CompressionMethod>())
         {
-            data.Add(method, false);
-            data.Add(method, true);
+            data.Add(method, false, false);
+            data.Add(method, true, false);
+            data.Add(method, false, true);
         }
 
         return data;
@@ -69,7 +95,7 @@ public sealed class ParquetColumnStreamTests : IDisposable
 
     [Theory]
     [MemberData(nameof(Compressions))]
-    public void Every_compression_Parquet_Net_writes_is_read_exactly_or_refused_clearly(CompressionMethod method, bool dictionary)
+    public void Every_compression_Parquet_Net_writes_is_read_exactly_or_refused_clearly(CompressionMethod method, bool dictionary, bool streamEveryPage)
     {
         var groups = new[]
         {
@@ -91,14 +117,49 @@ public sealed class ParquetColumnStreamTests : IDisposable
         var codec = CodecOf(path);
         try
         {
-            var (values, _) = AssertAgreesWithParquetNet(path, "content");
+            var (values, _, streamed) = AssertAgreesWithParquetNet(path, "content", StreamAbove(streamEveryPage));
             values.Should().Be(groups.Sum(g => g.Length));
+            streamed.Should().Be(streamEveryPage ? groups.Length : 0);
         }
         catch (BadInputException ex)
         {
             ex.Problem.Should().StartWith(ReasonCodes.UnsupportedEncoding + ": row group 0, column 'content': compression " + codec);
             codec.Should().Be(Parquet.Meta.CompressionCodec.LZO);
         }
+    }
+
+    public static TheoryData<bool, int, bool> SpecWrittenPages()
+    {
+        var data = new TheoryData<bool, int, bool>();
+        foreach (var v2 in new[] { false, true })
+        {
+            foreach (var codec in new[] { MiniParquetWriter.Uncompressed, MiniParquetWriter.Snappy, MiniParquetWriter.Gzip, MiniParquetWriter.Brotli, MiniParquetWriter.Zstd, MiniParquetWriter.Lz4Raw })
+            {
+                data.Add(v2, codec, false);
+                data.Add(v2, codec, true);
+            }
+        }
+
+        return data;
+    }
+
+    [Theory]
+    [MemberData(nameof(SpecWrittenPages))]
+    public void V1_and_v2_pages_written_from_the_spec_read_exactly_whole_or_streamed(bool v2, int codec, bool streamEveryPage)
+    {
+        var values = Mixed(codec, dictionary: false).ToList();
+        values.Insert(7, new string('x', 200_000) + "é" + new string('y', 100_000));
+        values.Add(null);
+        var path = Path.Combine(_dir.Path, "spec.parquet");
+        MiniParquetWriter.Write(path, values, rowsPerPage: 100, v2, codec);
+
+        var (count, pages, streamed) = AssertAgreesWithParquetNet(path, "content", StreamAbove(streamEveryPage));
+
+        count.Should().Be(values.Count);
+        pages.Should().Be((values.Count + 99) / 100);
+        streamed.Should().Be(streamEveryPage ? pages : 0);
+        ReadAll(path, new ReaderOptions { TextField = "content" }).Select(r => r.Outcome == RecordOutcome.Used ? r.Sha256 : null).Should().Equal(
+            values.Select(v => string.IsNullOrEmpty(v) ? null : Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(v)))));
     }
 
     [Theory]
@@ -111,7 +172,8 @@ public sealed class ParquetColumnStreamTests : IDisposable
         var big = new string(Enumerable.Range(0, 5 << 20).Select(_ => (char)('a' + random.Next(26))).ToArray()) + "ü€😀";
         var path = WriteText("big.parquet", [[big, null, "", "x"], [null], [big[..1000] + "é", big]], method, dictionary: false);
 
-        AssertAgreesWithParquetNet(path, "content");
+        // Parquet.Net writes a row group's chunk as one page: the groups holding `big` are streamed, the other is not.
+        AssertAgreesWithParquetNet(path, "content").Streamed.Should().Be(2);
         var records = ReadAll(path, new ReaderOptions { TextField = "content" });
         records.Select(r => r.Reason ?? r.Utf8Bytes.ToString(System.Globalization.CultureInfo.InvariantCulture)).Should().Equal(
             (5 << 20) + 9 + "", ReasonCodes.NullText, ReasonCodes.EmptyText, "1", ReasonCodes.NullText, "1002", (5 << 20) + 9 + "");
@@ -156,6 +218,54 @@ public sealed class ParquetColumnStreamTests : IDisposable
 
         var skipped = ReadAll(bad, new ReaderOptions { TextField = "content", OnBadRecord = BadRecordPolicy.Skip });
         skipped.Select(r => r.Reason ?? r.Text).Should().Equal("a", "b", "c", ReasonCodes.CorruptRowGroup, ReasonCodes.CorruptRowGroup);
+    }
+
+    [Theory]
+    [InlineData(CompressionMethod.Snappy, 0)]
+    [InlineData(CompressionMethod.Snappy, 3)]
+    [InlineData(CompressionMethod.Zstd, 0)]
+    [InlineData(CompressionMethod.Gzip, 0)]
+    [InlineData(CompressionMethod.LZ4, 0)]
+    [InlineData(CompressionMethod.Brotli, 0)]
+    [InlineData(CompressionMethod.None, 0)]
+    public void A_corrupt_streamed_page_is_reported_as_the_whole_page_reader_reports_it(CompressionMethod method, int seed)
+    {
+        var random = new Random(seed);
+        var rows = Enumerable.Range(0, 50).Select(i => (string?)(i + ": " + new string(Enumerable.Range(0, 2000).Select(_ => (char)('a' + random.Next(26))).ToArray()))).ToArray();
+        var path = WriteText("s.parquet", [["first"], rows], method, dictionary: false);
+        var (field, chunk, count) = Metadata(path, 1);
+        var bytes = File.ReadAllBytes(path);
+        var start = (int)chunk.MetaData!.DataPageOffset;
+        var length = (int)chunk.MetaData.TotalCompressedSize;
+        // Damage the page's data (past its header) in a few places: a length, a codec element, or text.
+        for (var k = 0; k < 4; k++)
+        {
+            bytes[start + 40 + random.Next(length - 40)] ^= (byte)(1 + random.Next(255));
+        }
+
+        var bad = _dir.File("s2.parquet", bytes);
+        string Outcome(long streamAbove)
+        {
+            using var file = File.OpenRead(bad);
+            using var column = new ParquetTextColumnReader(bad, file, streamAbove);
+            column.Open(chunk, field.MaxDefinitionLevel, 0, count, 1, 1, "content");
+            var texts = new List<string>();
+            try
+            {
+                while (column.MoveNext())
+                {
+                    texts.Add(column.IsNull ? "null" : Convert.ToHexString(column.Value.Span));
+                }
+
+                return string.Join(",", texts);
+            }
+            catch (BadInputException ex)
+            {
+                return texts.Count + " values, then " + ex.Message;
+            }
+        }
+
+        Outcome(streamAbove: 0).Should().Be(Outcome(ParquetTextColumnReader.DefaultStreamAbove));
     }
 
     [Theory]
@@ -217,14 +327,14 @@ public sealed class ParquetColumnStreamTests : IDisposable
         return [.. values];
     }
 
-    /// <summary>Reads every row group of the column both ways; returns the values and pages the stream read.</summary>
-    internal static (long Values, int Pages) AssertAgreesWithParquetNet(string path, string column)
+    /// <summary>Reads every row group of the column both ways; returns the values, and the pages the stream read and streamed.</summary>
+    internal static (long Values, int Pages, int Streamed) AssertAgreesWithParquetNet(string path, string column, long streamAbove = ParquetTextColumnReader.DefaultStreamAbove)
     {
         using var file = File.OpenRead(path);
         var reader = ParquetReader.CreateAsync(file, leaveStreamOpen: true).GetAwaiter().GetResult();
         try
         {
-            return AssertAgrees(reader, file, path, column);
+            return AssertAgrees(reader, file, path, column, streamAbove);
         }
         finally
         {
@@ -232,10 +342,10 @@ public sealed class ParquetColumnStreamTests : IDisposable
         }
     }
 
-    private static (long Values, int Pages) AssertAgrees(ParquetReader reader, FileStream file, string path, string column)
+    private static (long Values, int Pages, int Streamed) AssertAgrees(ParquetReader reader, FileStream file, string path, string column, long streamAbove)
     {
         var field = reader.Schema.GetDataFields().Single(f => f.Path.ToString() == column);
-        using var stream = new ParquetTextColumnReader(path, file);
+        using var stream = new ParquetTextColumnReader(path, file, streamAbove);
         long first = 0;
         for (var g = 0; g < reader.RowGroupCount; g++)
         {
@@ -270,7 +380,7 @@ public sealed class ParquetColumnStreamTests : IDisposable
             first += rows;
         }
 
-        return (first, stream.PagesRead);
+        return (first, stream.PagesRead, stream.PagesStreamed);
     }
 
     private static Parquet.Meta.CompressionCodec CodecOf(string path) => Metadata(path, 0).Chunk.MetaData!.Codec;
