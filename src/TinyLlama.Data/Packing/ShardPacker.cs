@@ -89,7 +89,8 @@ public sealed class ShardPacker : IDisposable
 
     private readonly PackContext _ctx;
     private readonly int _width;
-    private readonly List<Span> _spans = [];
+    private readonly SidecarJson _sidecars;
+    private readonly List<PackSpan> _spans = [];
     private readonly SortedDictionary<long, ShardInfo> _done = [];
     private BlockingCollection<ShardJob>? _queue;
     private CancellationTokenSource? _stop;
@@ -105,6 +106,7 @@ public sealed class ShardPacker : IDisposable
         ArgumentNullException.ThrowIfNull(context);
         _ctx = context;
         _width = LitPkdsFormat.TokenWidth(context.Dtype);
+        _sidecars = new SidecarJson(context);
     }
 
     public BuildProgress? Progress { get; init; }
@@ -187,7 +189,7 @@ public sealed class ShardPacker : IDisposable
             else
             {
                 var cache = _ctx.Caches[unit.Source][unit.File];
-                _spans.Add(new Span(_fill, unit, cache.Records[unit.Document], start, start + take, _ctx.Framing.FramedLength(cache.DocumentTokens[unit.Document])));
+                _spans.Add(new PackSpan(_fill, unit, cache.Records[unit.Document], start, start + take, _ctx.Framing.FramedLength(cache.DocumentTokens[unit.Document])));
             }
 
             _fill += take;
@@ -237,7 +239,7 @@ public sealed class ShardPacker : IDisposable
         }
     }
 
-    private (long Bos, long Eos, long[] BySource) Count(Span[] spans)
+    private (long Bos, long Eos, long[] BySource) Count(PackSpan[] spans)
     {
         long bos = 0, eos = 0;
         var bySource = new long[_ctx.SourceNames.Count];
@@ -251,80 +253,8 @@ public sealed class ShardPacker : IDisposable
         return (bos, eos, bySource);
     }
 
-    private JsonObject Sidecar(ShardJob job, string name, string sha, (long Bos, long Eos, long[] BySource) counts)
-    {
-        var spans = new JsonArray();
-        var fileTable = new List<(int Source, int File)>();
-        var fileIndex = new Dictionary<(int, int), int>();
-        foreach (var s in job.Spans)
-        {
-            var key = (s.Unit.Source, s.Unit.File);
-            if (!fileIndex.TryGetValue(key, out var fi))
-            {
-                fi = fileTable.Count;
-                fileIndex[key] = fi;
-                fileTable.Add(key);
-            }
-
-            spans.Add(new JsonArray(s.Offset, s.Unit.Source, fi, s.Record, s.Start, s.End, s.FramedLength, s.Unit.Epoch, s.Unit.Stage));
-        }
-
-        var tokensBySource = new JsonObject();
-        for (var i = 0; i < counts.BySource.Length; i++)
-        {
-            tokensBySource[_ctx.SourceNames[i]] = counts.BySource[i];
-        }
-
-        var files = new JsonArray();
-        foreach (var (src, file) in fileTable)
-        {
-            files.Add(new JsonArray(_ctx.SourceNames[src], _ctx.FilePaths[src][file]));
-        }
-
-        return new JsonObject
-        {
-            ["format"] = "LITPKDS",
-            ["shard"] = name,
-            ["index"] = job.Index,
-            ["sha256"] = sha,
-            ["chunk_size"] = _ctx.ChunkSize,
-            ["dtype"] = LitPkdsFormat.DtypeName(_ctx.Dtype),
-            ["vocab_size"] = _ctx.VocabularySize,
-            ["bos_id"] = _ctx.Framing.BosId,
-            ["eos_id"] = _ctx.Framing.EosId,
-            ["pad_id"] = _ctx.PadId,
-            ["separator"] = SpecLoader.SeparatorName(_ctx.Separator),
-            ["spec_sha256"] = _ctx.SpecHash,
-            ["tokenizer_sha256"] = _ctx.TokenizerSha256,
-            ["start_token"] = job.Index * _ctx.ChunkSize,
-            ["tokens"] = new JsonObject
-            {
-                ["by_source"] = tokensBySource,
-                ["bos"] = counts.Bos,
-                ["eos"] = counts.Eos,
-                ["pad"] = job.Pad,
-            },
-            ["sources"] = new JsonArray([.. _ctx.SourceNames.Select(n => (JsonNode?)n)]),
-            ["stages"] = new JsonArray([.. _ctx.StageNames.Select(n => (JsonNode?)n)]),
-            ["files"] = files,
-            ["span_fields"] = new JsonArray([.. SpanFields.Select(n => (JsonNode?)n)]),
-            ["spans"] = spans,
-            ["scheduler_state"] = StateJson(job.State),
-        };
-    }
-
-    private static JsonObject? StateJson(SchedulerState? state) => state is null ? null : new JsonObject
-    {
-        ["position"] = state.Position,
-        ["in_flight"] = state.InFlight,
-        ["sources"] = new JsonArray([.. state.Sources.Select(c => (JsonNode?)new JsonObject
-        {
-            ["epoch"] = c.Epoch,
-            ["index"] = c.Index,
-            ["offset"] = c.Offset,
-            ["emitted"] = c.Emitted,
-        })]),
-    };
+    private byte[] Sidecar(ShardJob job, string name, string sha, (long Bos, long Eos, long[] BySource) counts) =>
+        _sidecars.Write(new SidecarContent(job.Index, name, sha, job.Pad, counts.Bos, counts.Eos, counts.BySource, job.Spans, job.State));
 
     public void Dispose()
     {
@@ -332,10 +262,8 @@ public sealed class ShardPacker : IDisposable
         _stop?.Dispose();
     }
 
-    private readonly record struct Span(long Offset, PackUnit Unit, long Record, long Start, long End, long FramedLength);
-
     /// <summary>One shard's worth of spans, handed to a writer.</summary>
-    private sealed record ShardJob(long Index, Span[] Spans, long Pad, ShardAction Action, SchedulerState? State);
+    private sealed record ShardJob(long Index, PackSpan[] Spans, long Pad, ShardAction Action, SchedulerState? State);
 
     /// <summary>A writer thread's shard buffer and open cache files.</summary>
     private sealed class ShardWriter(ShardPacker packer) : IDisposable
@@ -374,7 +302,7 @@ public sealed class ShardPacker : IDisposable
                 Materialize(job);
                 sha = Convert.ToHexStringLower(SHA256.HashData(_buffer));
                 AtomicFile.WriteAllBytes(path, _buffer);
-                AtomicFile.WriteAllBytes(sidecarPath, CanonicalJson.SerializeToUtf8(packer.Sidecar(job, name, sha, counts)));
+                AtomicFile.WriteAllBytes(sidecarPath, packer.Sidecar(job, name, sha, counts));
                 Interlocked.Increment(ref packer._written);
             }
 
@@ -403,7 +331,7 @@ public sealed class ShardPacker : IDisposable
                     return null;
                 }
 
-                var expected = CanonicalJson.SerializeToUtf8(packer.Sidecar(job, name, sha, counts));
+                var expected = packer.Sidecar(job, name, sha, counts);
                 if (!expected.AsSpan().SequenceEqual(existing))
                 {
                     return null;
