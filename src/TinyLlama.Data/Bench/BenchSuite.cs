@@ -190,6 +190,7 @@ public static class BenchSuite
         var rss = Num(r["peak_rss_bytes"]) / (1 << 20);
         var text = double.IsNaN(bytes) ? "" : FormattableString.Invariant($"{bytes / MB / wall:F1} MB/s wall, {bytes / MB / cpu:F1} MB/CPU-s, ");
         var pack = r["pack_wall_s"] is { } p ? FormattableString.Invariant($", pack {Num(r["shard_bytes"]) / 1e9 / Num(p):F2} GB/s") : "";
+        pack += r["pack8_wall_s"] is { } p8 ? FormattableString.Invariant($", pack ×8 {Num(r["pack8_shard_bytes"]) / 1e9 / Num(p8):F2} GB/s, {Num(r["pack8_cpu_s"]) / (Num(r["pack8_shard_bytes"]) / 1e9):F2} CPU-s/GB") : "";
         return FormattableString.Invariant($"{text}{wall:F2} s wall, {cpu:F2} s CPU, peak RSS {rss:F0} MiB{pack}");
     }
 
@@ -280,11 +281,16 @@ public static class BenchSuite
             var r = m[key]!.AsObject();
             s.AppendLine(ic, $"- Build phases ({t} thread{(t == 1 ? "" : "s")}, wall): start (spec, tokenizer load, resolve) {Num(r["phase_start_s"]):F2} s, tokenize (read + tokenize + write caches) {Num(r["phase_tokenize_s"]):F2} s, plan {Num(r["phase_plan_s"]):F2} s, pack {Num(r["phase_pack_s"]):F2} s.");
             s.AppendLine(ic, $"- Pack step ({t} thread build, rerun from its caches; pack phase: units → shards + sidecars): {Num(r["shard_bytes"]) / 1e9:F2} GB of shards in {Num(r["pack_wall_s"]):F2} s = **{Num(r["shard_bytes"]) / 1e9 / Num(r["pack_wall_s"]):F2} GB/s**; shards identical to the build's: {((bool)r["identical_shards"]! ? "yes" : "NO")}.");
+            if (r["pack8_wall_s"] is { } p8)
+            {
+                var gb = Num(r["pack8_shard_bytes"]) / 1e9;
+                s.AppendLine(ic, $"- Pack step, {BenchMeasure.PackPasses8} passes over the same caches ({t} thread{(t == 1 ? "" : "s")}; `max_epochs: {BenchMeasure.PackPasses8}`, {Num(r["pack8_shards"]):F0} shards): {gb:F2} GB of shards in {Num(p8):F2} s = **{gb / Num(p8):F2} GB/s**; {Num(r["pack8_cpu_s"]) / gb:F2} CPU-seconds per GB (user + system, whole rerun: start, plan, pack, manifest; {Num(r["pack8_rerun_wall_s"]):F2} s wall); its first {Num(r["pack8_identical_prefix_shards"]):F0} shards identical to the build's full ones: {((bool)r["pack8_identical_prefix"]! ? "yes" : "NO")}.");
+            }
         }
 
         if (m["build-1"] is JsonObject b1 && m["build-2"] is JsonObject b2)
         {
-            s.AppendLine(ic, $"- Scaling 1 → 2 threads (wall): **{Num(b1["wall_s"]) / Num(b2["wall_s"]):F2}×**; same first shard: {((string?)b1["shards_sha256_first"] == (string?)b2["shards_sha256_first"] ? "yes" : "NO")}.");
+            s.AppendLine(ic, $"- Scaling 1 → 2 threads (wall): **{Num(b1["wall_s"]) / Num(b2["wall_s"]):F2}×**; same first shard: {((string?)b1["shards_sha256_first"] == (string?)b2["shards_sha256_first"] ? "yes" : "NO")}; same {BenchMeasure.PackPasses8}-pass shards: {((string?)b1["pack8_sha256_all"] == (string?)b2["pack8_sha256_all"] ? "yes" : "NO")}.");
         }
 
         if (m["python"] is not null)

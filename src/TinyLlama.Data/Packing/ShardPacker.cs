@@ -3,7 +3,6 @@ using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
-using Microsoft.Win32.SafeHandles;
 using TinyLlama.Data.Cache;
 using TinyLlama.Data.Errors;
 using TinyLlama.Data.Mixtures;
@@ -89,11 +88,18 @@ public sealed class ShardPacker : IDisposable
 
     private readonly PackContext _ctx;
     private readonly int _width;
-    private readonly List<Span> _spans = [];
+    private readonly int _shardBytes;
+    private readonly SidecarJson _sidecars;
+    private readonly List<PackSpan> _spans = [];
     private readonly SortedDictionary<long, ShardInfo> _done = [];
     private BlockingCollection<ShardJob>? _queue;
+    private BlockingCollection<FileJob>? _files;
+    private BlockingCollection<Memory<byte>>? _buffers;
     private CancellationTokenSource? _stop;
     private Task[] _writers = [];
+    private Task[] _io = [];
+    private int _buffersMade;
+    private int _buffersMax;
     private long _fill;
     private long _index;
     private IUnitPlan? _plan;
@@ -105,6 +111,8 @@ public sealed class ShardPacker : IDisposable
         ArgumentNullException.ThrowIfNull(context);
         _ctx = context;
         _width = LitPkdsFormat.TokenWidth(context.Dtype);
+        _shardBytes = checked((int)(LitPkdsFormat.HeaderSize + (context.ChunkSize * _width)));
+        _sidecars = new SidecarJson(context);
     }
 
     public BuildProgress? Progress { get; init; }
@@ -112,8 +120,15 @@ public sealed class ShardPacker : IDisposable
     /// <summary>What to do with shard k (default: write every shard).</summary>
     public Func<long, ShardAction> ActionFor { get; init; } = _ => ShardAction.Write;
 
-    /// <summary>Shards written at once (each writer holds one shard's buffer).</summary>
+    /// <summary>Shards filled and hashed at once (the CPU work: each writer fills one shard's buffer at a time).</summary>
     public int Threads { get; init; } = 1;
+
+    /// <summary>
+    /// Shards being written to disk at once. These threads wait on the device, not the CPU (an unbuffered write
+    /// and an fsync per file), so there are more of them than CPUs: one writer at a time left the disk idle
+    /// between files. Each holds one shard's buffer, so memory is (Threads + IoThreads) shard buffers.
+    /// </summary>
+    public int IoThreads { get; init; } = 4;
 
     /// <summary>How many shards were written (not kept from an earlier run, not skipped).</summary>
     public long ShardsWritten => Interlocked.Read(ref _written);
@@ -123,12 +138,18 @@ public sealed class ShardPacker : IDisposable
         ArgumentNullException.ThrowIfNull(plan);
         _plan = plan;
         var threads = Math.Max(1, Threads);
+        var io = Math.Max(1, IoThreads);
         _queue = new BlockingCollection<ShardJob>(boundedCapacity: threads);
+        _files = new BlockingCollection<FileJob>();
+        _buffers = new BlockingCollection<Memory<byte>>();
+        _buffersMax = threads + io;
 
-        // Cancelled by the caller, or by a writer that failed: then the producer stops instead of waiting on a full queue.
+        // Cancelled by the caller, or by a thread that failed: then the others stop instead of waiting on a queue.
         _stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _writers = [.. Enumerable.Range(0, threads).Select(_ => Task.Factory.StartNew(
-            WriteShards, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))];
+            FillShards, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))];
+        _io = [.. Enumerable.Range(0, io).Select(_ => Task.Factory.StartNew(
+            WriteFiles, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))];
         long dropped = 0;
         long padded = 0;
         try
@@ -156,19 +177,33 @@ public sealed class ShardPacker : IDisposable
         finally
         {
             _queue.CompleteAdding();
-            try
+
+            // Every thread has stopped before this returns or throws (no file is being written behind the caller's
+            // back); the files of the last shards are queued once every writer is done.
+            WaitQuietly(_writers);
+            _files.CompleteAdding();
+            WaitQuietly(_io);
+            var failures = _writers.Concat(_io).Where(t => t.IsFaulted).SelectMany(t => t.Exception!.Flatten().InnerExceptions).ToList();
+            if (failures.Count > 0)
             {
-                Task.WaitAll(_writers, CancellationToken.None);
-            }
-            catch (AggregateException e)
-            {
-                // A writer's failure (disk full, a shard that does not check) is the build's error.
-                var first = e.Flatten().InnerExceptions.FirstOrDefault(x => x is not OperationCanceledException) ?? e.InnerExceptions[0];
-                ExceptionDispatchInfo.Capture(first).Throw();
+                // A thread's failure (disk full, a shard that does not check) is the build's error.
+                ExceptionDispatchInfo.Capture(failures.FirstOrDefault(x => x is not OperationCanceledException) ?? failures[0]).Throw();
             }
         }
 
         return new PackResult([.. _done.Values], _tokensIn, dropped, padded);
+    }
+
+    private static void WaitQuietly(Task[] tasks)
+    {
+        try
+        {
+            Task.WaitAll(tasks, CancellationToken.None);
+        }
+        catch (AggregateException)
+        {
+            // Looked at by the caller, once every task has ended.
+        }
     }
 
     private void Add(PackUnit unit)
@@ -187,7 +222,7 @@ public sealed class ShardPacker : IDisposable
             else
             {
                 var cache = _ctx.Caches[unit.Source][unit.File];
-                _spans.Add(new Span(_fill, unit, cache.Records[unit.Document], start, start + take, _ctx.Framing.FramedLength(cache.DocumentTokens[unit.Document])));
+                _spans.Add(new PackSpan(_fill, unit, cache.Records[unit.Document], start, start + take, _ctx.Framing.FramedLength(cache.DocumentTokens[unit.Document])));
             }
 
             _fill += take;
@@ -214,20 +249,22 @@ public sealed class ShardPacker : IDisposable
         _fill = 0;
     }
 
-    private void WriteShards()
+    /// <summary>A writer thread: fills, hashes and describes shards; hands their files to the I/O threads.</summary>
+    private void FillShards()
     {
         using var writer = new ShardWriter(this);
         try
         {
             foreach (var job in _queue!.GetConsumingEnumerable(_stop!.Token))
             {
-                var info = writer.Write(job);
-                lock (_done)
+                if (writer.Fill(job) is { } file)
                 {
-                    _done[job.Index] = info;
+                    _files!.Add(file, _stop.Token);
                 }
-
-                Progress?.AddShard();
+                else
+                {
+                    Done(job.Index, writer.Kept!);
+                }
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -237,7 +274,56 @@ public sealed class ShardPacker : IDisposable
         }
     }
 
-    private (long Bos, long Eos, long[] BySource) Count(Span[] spans)
+    /// <summary>An I/O thread: writes a filled shard (unbuffered where possible, then renamed) and its sidecar.</summary>
+    private void WriteFiles()
+    {
+        try
+        {
+            foreach (var file in _files!.GetConsumingEnumerable(_stop!.Token))
+            {
+                AtomicFile.WriteAllBytesUnbuffered(_ctx.Layout.ShardPath(file.Info.Index), file.Buffer.Span, _shardBytes);
+                _buffers!.Add(file.Buffer);
+                AtomicFile.WriteAllBytes(_ctx.Layout.SidecarPath(file.Info.Shard.Name), file.Sidecar);
+                Interlocked.Increment(ref _written);
+                Done(file.Info.Index, file.Info.Shard);
+            }
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _stop!.Cancel();
+            throw;
+        }
+    }
+
+    private void Done(long index, ShardInfo info)
+    {
+        lock (_done)
+        {
+            _done[index] = info;
+        }
+
+        Progress?.AddShard();
+    }
+
+    /// <summary>A free shard buffer (header written): one given back by an I/O thread, a new one while fewer than the cap exist, else wait.</summary>
+    private Memory<byte> RentBuffer()
+    {
+        if (_buffers!.TryTake(out var buffer))
+        {
+            return buffer;
+        }
+
+        if (Interlocked.Increment(ref _buffersMade) <= _buffersMax)
+        {
+            buffer = UnbufferedIo.AllocateAligned(_shardBytes);
+            LitPkdsFormat.WriteHeader(buffer.Span, _ctx.Dtype, _ctx.ChunkSize);
+            return buffer;
+        }
+
+        return _buffers.Take(_stop!.Token);
+    }
+
+    private (long Bos, long Eos, long[] BySource) Count(PackSpan[] spans)
     {
         long bos = 0, eos = 0;
         var bySource = new long[_ctx.SourceNames.Count];
@@ -251,131 +337,48 @@ public sealed class ShardPacker : IDisposable
         return (bos, eos, bySource);
     }
 
-    private JsonObject Sidecar(ShardJob job, string name, string sha, (long Bos, long Eos, long[] BySource) counts)
-    {
-        var spans = new JsonArray();
-        var fileTable = new List<(int Source, int File)>();
-        var fileIndex = new Dictionary<(int, int), int>();
-        foreach (var s in job.Spans)
-        {
-            var key = (s.Unit.Source, s.Unit.File);
-            if (!fileIndex.TryGetValue(key, out var fi))
-            {
-                fi = fileTable.Count;
-                fileIndex[key] = fi;
-                fileTable.Add(key);
-            }
-
-            spans.Add(new JsonArray(s.Offset, s.Unit.Source, fi, s.Record, s.Start, s.End, s.FramedLength, s.Unit.Epoch, s.Unit.Stage));
-        }
-
-        var tokensBySource = new JsonObject();
-        for (var i = 0; i < counts.BySource.Length; i++)
-        {
-            tokensBySource[_ctx.SourceNames[i]] = counts.BySource[i];
-        }
-
-        var files = new JsonArray();
-        foreach (var (src, file) in fileTable)
-        {
-            files.Add(new JsonArray(_ctx.SourceNames[src], _ctx.FilePaths[src][file]));
-        }
-
-        return new JsonObject
-        {
-            ["format"] = "LITPKDS",
-            ["shard"] = name,
-            ["index"] = job.Index,
-            ["sha256"] = sha,
-            ["chunk_size"] = _ctx.ChunkSize,
-            ["dtype"] = LitPkdsFormat.DtypeName(_ctx.Dtype),
-            ["vocab_size"] = _ctx.VocabularySize,
-            ["bos_id"] = _ctx.Framing.BosId,
-            ["eos_id"] = _ctx.Framing.EosId,
-            ["pad_id"] = _ctx.PadId,
-            ["separator"] = SpecLoader.SeparatorName(_ctx.Separator),
-            ["spec_sha256"] = _ctx.SpecHash,
-            ["tokenizer_sha256"] = _ctx.TokenizerSha256,
-            ["start_token"] = job.Index * _ctx.ChunkSize,
-            ["tokens"] = new JsonObject
-            {
-                ["by_source"] = tokensBySource,
-                ["bos"] = counts.Bos,
-                ["eos"] = counts.Eos,
-                ["pad"] = job.Pad,
-            },
-            ["sources"] = new JsonArray([.. _ctx.SourceNames.Select(n => (JsonNode?)n)]),
-            ["stages"] = new JsonArray([.. _ctx.StageNames.Select(n => (JsonNode?)n)]),
-            ["files"] = files,
-            ["span_fields"] = new JsonArray([.. SpanFields.Select(n => (JsonNode?)n)]),
-            ["spans"] = spans,
-            ["scheduler_state"] = StateJson(job.State),
-        };
-    }
-
-    private static JsonObject? StateJson(SchedulerState? state) => state is null ? null : new JsonObject
-    {
-        ["position"] = state.Position,
-        ["in_flight"] = state.InFlight,
-        ["sources"] = new JsonArray([.. state.Sources.Select(c => (JsonNode?)new JsonObject
-        {
-            ["epoch"] = c.Epoch,
-            ["index"] = c.Index,
-            ["offset"] = c.Offset,
-            ["emitted"] = c.Emitted,
-        })]),
-    };
+    private byte[] Sidecar(ShardJob job, string name, string sha, (long Bos, long Eos, long[] BySource) counts) =>
+        _sidecars.Write(new SidecarContent(job.Index, name, sha, job.Pad, counts.Bos, counts.Eos, counts.BySource, job.Spans, job.State));
 
     public void Dispose()
     {
         _queue?.Dispose();
+        _files?.Dispose();
+        _buffers?.Dispose();
         _stop?.Dispose();
     }
 
-    private readonly record struct Span(long Offset, PackUnit Unit, long Record, long Start, long End, long FramedLength);
-
     /// <summary>One shard's worth of spans, handed to a writer.</summary>
-    private sealed record ShardJob(long Index, Span[] Spans, long Pad, ShardAction Action, SchedulerState? State);
+    private sealed record ShardJob(long Index, PackSpan[] Spans, long Pad, ShardAction Action, SchedulerState? State);
 
-    /// <summary>A writer thread's shard buffer and open cache files.</summary>
+    /// <summary>A filled shard and its sidecar, handed to an I/O thread.</summary>
+    private sealed record FileJob((long Index, ShardInfo Shard) Info, Memory<byte> Buffer, byte[] Sidecar);
+
+    /// <summary>A writer thread's open cache files; it fills shard buffers rented from the packer.</summary>
     private sealed class ShardWriter(ShardPacker packer) : IDisposable
     {
         private const int MaxOpenFiles = 64;
         private readonly PackContext _ctx = packer._ctx;
         private readonly int _width = packer._width;
-        private readonly byte[] _buffer = NewBuffer(packer._ctx, packer._width);
-        private readonly Dictionary<(int Source, int File), SafeFileHandle> _handles = [];
+        private readonly Dictionary<(int Source, int File), CacheView> _views = [];
+        private Memory<byte> _buffer;
 
-        private static byte[] NewBuffer(PackContext ctx, int width)
-        {
-            var buffer = new byte[LitPkdsFormat.HeaderSize + (ctx.ChunkSize * width)];
-            LitPkdsFormat.WriteHeader(buffer, ctx.Dtype, ctx.ChunkSize);
-            return buffer;
-        }
+        /// <summary>After <see cref="Fill"/> returned null: the shard kept from an earlier run.</summary>
+        public ShardInfo? Kept { get; private set; }
 
-        public ShardInfo Write(ShardJob job)
+        /// <summary>The shard's files to write; or null when the shard on disk is kept (<see cref="Kept"/>).</summary>
+        public FileJob? Fill(ShardJob job)
         {
             var name = _ctx.Layout.ShardName(job.Index);
-            var path = _ctx.Layout.ShardPath(job.Index);
-            var sidecarPath = _ctx.Layout.SidecarPath(name);
             var counts = packer.Count(job.Spans);
             string? sha = null;
             if (job.Action is ShardAction.Resume or ShardAction.Check)
             {
-                sha = ExistingMatches(job, name, path, sidecarPath, counts);
+                sha = ExistingMatches(job, name, _ctx.Layout.ShardPath(job.Index), _ctx.Layout.SidecarPath(name), counts);
                 if (sha is null && job.Action == ShardAction.Check)
                 {
                     throw new ShardException(name, -1, "missing, incomplete or not what this spec and these caches give: run the pack step for it (or build) again");
                 }
-            }
-
-            if (sha is null)
-            {
-                Materialize(job);
-                sha = Convert.ToHexStringLower(SHA256.HashData(_buffer));
-                AtomicFile.WriteAllBytes(path, _buffer);
-                AtomicFile.WriteAllBytes(sidecarPath, CanonicalJson.SerializeToUtf8(packer.Sidecar(job, name, sha, counts)));
-                Interlocked.Increment(ref packer._written);
             }
 
             var bySource = new SortedDictionary<string, long>(StringComparer.Ordinal);
@@ -384,7 +387,17 @@ public sealed class ShardPacker : IDisposable
                 bySource[_ctx.SourceNames[i]] = counts.BySource[i];
             }
 
-            return new ShardInfo(name, sha, bySource, counts.Bos, counts.Eos, job.Pad);
+            if (sha is not null)
+            {
+                Kept = new ShardInfo(name, sha, bySource, counts.Bos, counts.Eos, job.Pad);
+                return null;
+            }
+
+            _buffer = packer.RentBuffer();
+            Materialize(job);
+            sha = Convert.ToHexStringLower(SHA256.HashData(_buffer.Span[..packer._shardBytes]));
+            var info = new ShardInfo(name, sha, bySource, counts.Bos, counts.Eos, job.Pad);
+            return new FileJob((job.Index, info), _buffer, packer.Sidecar(job, name, sha, counts));
         }
 
         /// <summary>The sha256 of the shard on disk when it and its sidecar are exactly what this shard would be; else null.</summary>
@@ -392,7 +405,7 @@ public sealed class ShardPacker : IDisposable
         {
             try
             {
-                if (!File.Exists(path) || !File.Exists(sidecarPath) || new FileInfo(path).Length != _buffer.Length)
+                if (!File.Exists(path) || !File.Exists(sidecarPath) || new FileInfo(path).Length != packer._shardBytes)
                 {
                     return null;
                 }
@@ -403,7 +416,7 @@ public sealed class ShardPacker : IDisposable
                     return null;
                 }
 
-                var expected = CanonicalJson.SerializeToUtf8(packer.Sidecar(job, name, sha, counts));
+                var expected = packer.Sidecar(job, name, sha, counts);
                 if (!expected.AsSpan().SequenceEqual(existing))
                 {
                     return null;
@@ -453,8 +466,8 @@ public sealed class ShardPacker : IDisposable
             if (idsTo > idsFrom)
             {
                 var bytes = (int)((idsTo - idsFrom) * _width);
-                var dest = _buffer.AsSpan((int)(LitPkdsFormat.HeaderSize + (pos * _width)), bytes);
-                ReadExactly(unit, cache, dest, cache.ByteOffset(unit.Document) + (idsFrom * _width));
+                var dest = _buffer.Span.Slice((int)(LitPkdsFormat.HeaderSize + (pos * _width)), bytes);
+                View(unit, cache).CopyTo(dest, cache.ByteOffset(unit.Document) + (idsFrom * _width));
                 pos += idsTo - idsFrom;
                 p = offset + idsTo;
             }
@@ -465,50 +478,31 @@ public sealed class ShardPacker : IDisposable
             }
         }
 
-        private void ReadExactly(PackUnit unit, TokenCacheEntry cache, Span<byte> dest, long fileOffset)
+        private CacheView View(PackUnit unit, TokenCacheEntry cache)
         {
-            var handle = Handle(unit, cache);
-            var done = 0;
-            while (done < dest.Length)
+            if (_views.TryGetValue((unit.Source, unit.File), out var view))
             {
-                var n = RandomAccess.Read(handle, dest[done..], fileOffset + done);
-                if (n == 0)
-                {
-                    throw new IoFailureException(cache.BinPath, "token cache ends early; delete the cache entry to rebuild it");
-                }
-
-                done += n;
-            }
-        }
-
-        private SafeFileHandle Handle(PackUnit unit, TokenCacheEntry cache)
-        {
-            if (_handles.TryGetValue((unit.Source, unit.File), out var h))
-            {
-                return h;
+                return view;
             }
 
-            if (_handles.Count >= MaxOpenFiles)
+            if (_views.Count >= MaxOpenFiles)
             {
                 Dispose();
             }
 
-            try
+            if (cache.Dtype != _ctx.Dtype)
             {
-                h = File.OpenHandle(cache.BinPath, FileMode.Open, FileAccess.Read, FileShare.Read);
-            }
-            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-            {
-                throw new IoFailureException(cache.BinPath, "cannot open the token cache: " + e.Message, e);
+                throw new IoFailureException(cache.BinPath, "the token cache's dtype is not the shards' dtype; delete the cache entry to rebuild it");
             }
 
-            _handles[(unit.Source, unit.File)] = h;
-            return h;
+            view = new CacheView(cache.BinPath);
+            _views[(unit.Source, unit.File)] = view;
+            return view;
         }
 
         private void Put(long position, int id)
         {
-            var at = _buffer.AsSpan((int)(LitPkdsFormat.HeaderSize + (position * _width)));
+            var at = _buffer.Span[(int)(LitPkdsFormat.HeaderSize + (position * _width))..];
             if (_width == 2)
             {
                 BinaryPrimitives.WriteUInt16LittleEndian(at, checked((ushort)id));
@@ -522,12 +516,13 @@ public sealed class ShardPacker : IDisposable
         /// <summary>Closes the open cache files.</summary>
         public void Dispose()
         {
-            foreach (var h in _handles.Values)
+            foreach (var v in _views.Values)
             {
-                h.Dispose();
+                v.Dispose();
             }
 
-            _handles.Clear();
+            _views.Clear();
         }
     }
 }
+

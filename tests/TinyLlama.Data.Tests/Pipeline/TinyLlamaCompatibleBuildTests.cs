@@ -4,6 +4,7 @@ using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Pipeline;
 using TinyLlama.Data.Shards;
 using TinyLlama.Data.Tests.Infrastructure;
+using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Tests.Pipeline;
 
@@ -91,7 +92,7 @@ public sealed class TinyLlamaCompatibleBuildTests
     }
 
     [Fact]
-    public void The_same_spec_gives_the_same_bytes_with_one_two_or_four_threads_and_from_the_cache()
+    public void The_same_spec_gives_the_same_bytes_with_one_two_or_four_threads_from_the_cache_and_through_the_page_cache()
     {
         using var tmp = new TempDir();
         var spec = SpecLoader.Load(tmp.Write("spec.yaml", Spec("32784", "pad")));
@@ -99,6 +100,9 @@ public sealed class TinyLlamaCompatibleBuildTests
         BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = tmp.Combine("b"), Threads = 2 });
         BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = tmp.Combine("b"), Threads = 2 }); // again, from the cache
         BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = tmp.Combine("c"), Threads = 4 });
+        UnbufferedIo.Enabled = false; // shards through the page cache, as on a file system without O_DIRECT
+        BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = tmp.Combine("d"), CacheDirectory = tmp.Combine("a", "cache"), Threads = 2 });
+        UnbufferedIo.Enabled = true;
 
         foreach (var file in Directory.GetFiles(tmp.Combine("a"), "*", SearchOption.AllDirectories))
         {
@@ -106,6 +110,10 @@ public sealed class TinyLlamaCompatibleBuildTests
             var rel = Path.GetRelativePath(tmp.Combine("a"), file);
             File.ReadAllBytes(file).Should().Equal(File.ReadAllBytes(tmp.Combine("b", rel)), rel);
             File.ReadAllBytes(file).Should().Equal(File.ReadAllBytes(tmp.Combine("c", rel)), rel);
+            if (!rel.StartsWith("cache", StringComparison.Ordinal))
+            {
+                File.ReadAllBytes(file).Should().Equal(File.ReadAllBytes(tmp.Combine("d", rel)), rel);
+            }
         }
     }
 
