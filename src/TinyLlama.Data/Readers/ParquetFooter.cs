@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Readers;
 
@@ -475,12 +476,11 @@ internal static class ParquetFooter
     /// The file's bytes up to <c>footerStart</c>, then a replacement footer, its 4-byte length and <c>PAR1</c>.
     /// Reads seek the file first, so the same file may be read through other views.
     /// </summary>
-    private sealed class SplicedStream : Stream
+    private sealed class SplicedStream : SeekableReadOnlyStream
     {
         private readonly Stream _file;
         private readonly long _footerStart;
         private readonly byte[] _tail;
-        private long _position;
 
         public SplicedStream(Stream file, long footerStart, byte[] footer)
         {
@@ -492,44 +492,30 @@ internal static class ParquetFooter
             "PAR1"u8.CopyTo(_tail.AsSpan(footer.Length + 4));
         }
 
-        public override bool CanRead => true;
-
-        public override bool CanSeek => true;
-
-        public override bool CanWrite => false;
-
         public override long Length => _footerStart + _tail.Length;
-
-        public override long Position
-        {
-            get => _position;
-            set => _position = value >= 0 ? value : throw new IOException("seek before the start of the file");
-        }
-
-        public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
         public override int Read(Span<byte> buffer)
         {
-            if (_position >= Length || buffer.IsEmpty)
+            if (Position >= Length || buffer.IsEmpty)
             {
                 return 0;
             }
 
             int n;
-            if (_position < _footerStart)
+            if (Position < _footerStart)
             {
-                n = (int)Math.Min(buffer.Length, _footerStart - _position);
-                _file.Seek(_position, SeekOrigin.Begin);
+                n = (int)Math.Min(buffer.Length, _footerStart - Position);
+                _file.Seek(Position, SeekOrigin.Begin);
                 n = _file.Read(buffer[..n]);
             }
             else
             {
-                var from = (int)(_position - _footerStart);
+                var from = (int)(Position - _footerStart);
                 n = Math.Min(buffer.Length, _tail.Length - from);
                 _tail.AsSpan(from, n).CopyTo(buffer);
             }
 
-            _position += n;
+            Position += n;
             return n;
         }
 
@@ -541,20 +527,5 @@ internal static class ParquetFooter
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
             ReadAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
-        {
-            SeekOrigin.Begin => offset,
-            SeekOrigin.Current => _position + offset,
-            _ => Length + offset,
-        };
-
-        public override void Flush()
-        {
-        }
-
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }

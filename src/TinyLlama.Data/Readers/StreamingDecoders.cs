@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Readers;
 
@@ -7,54 +8,23 @@ namespace TinyLlama.Data.Readers;
 /// A read-only view of <c>[start, start + length)</c> of a seekable stream. Every read seeks first, so other readers of
 /// the same stream (Parquet.Net reading a filter column) do not disturb it. A file shorter than the range reads short.
 /// </summary>
-internal sealed class FileRangeStream(Stream file, long start, long length) : Stream
+internal sealed class FileRangeStream(Stream file, long start, long length) : SeekableReadOnlyStream
 {
-    private long _position;
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => true;
-
-    public override bool CanWrite => false;
-
     public override long Length => length;
-
-    public override long Position
-    {
-        get => _position;
-        set => _position = Math.Clamp(value, 0, length);
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
-        var n = (int)Math.Min(buffer.Length, length - _position);
+        var n = (int)Math.Min(buffer.Length, length - Position);
         if (n <= 0)
         {
             return 0;
         }
 
-        file.Seek(start + _position, SeekOrigin.Begin);
+        file.Seek(start + Position, SeekOrigin.Begin);
         var read = file.Read(buffer[..n]);
-        _position += read;
+        Position += read;
         return read;
     }
-
-    public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
-    {
-        SeekOrigin.Begin => offset,
-        SeekOrigin.Current => _position + offset,
-        _ => length + offset,
-    };
-
-    public override void Flush()
-    {
-    }
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
 
 /// <summary>A pooled 64 KiB read buffer over a stream, for decoders that read a byte at a time.</summary>
@@ -121,7 +91,7 @@ internal sealed class BufferedInput(Stream source) : IDisposable
 /// works in 64 KiB fragments) is an <see cref="InvalidDataException"/> like any other: callers that stream a page fall
 /// back to decoding it whole, which either reads it or names what is wrong.
 /// </summary>
-internal abstract class Lz77DecoderStream : Stream
+internal abstract class Lz77DecoderStream : ReadOnlyStream
 {
     private const int Capacity = 1 << 20;
     private const int Keep = Capacity / 2;
@@ -149,22 +119,6 @@ internal abstract class Lz77DecoderStream : Stream
 
     /// <summary>Bytes decoded so far (every element returned before the current call carried out).</summary>
     protected long Produced { get; private set; }
-
-    public override bool CanRead => true;
-
-    public override bool CanSeek => false;
-
-    public override bool CanWrite => false;
-
-    public override long Length => throw new NotSupportedException();
-
-    public override long Position
-    {
-        get => throw new NotSupportedException();
-        set => throw new NotSupportedException();
-    }
-
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
 
     public override int Read(Span<byte> buffer)
     {
@@ -203,16 +157,6 @@ internal abstract class Lz77DecoderStream : Stream
 
         base.Dispose(disposing);
     }
-
-    public override void Flush()
-    {
-    }
-
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-
-    public override void SetLength(long value) => throw new NotSupportedException();
-
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 
     private bool Fill()
     {

@@ -34,3 +34,30 @@ public abstract class ReadOnlyStream : Stream
 
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }
+
+/// <summary>
+/// A read-only <see cref="Stream"/> of a known length that can seek: a subclass gives <see cref="Length"/> and
+/// implements <see cref="ReadOnlyStream.Read(Span{byte})"/> at <see cref="Position"/>, which it advances.
+/// Positions past the end are allowed (reads there return 0); negative ones are not.
+/// </summary>
+public abstract class SeekableReadOnlyStream : ReadOnlyStream
+{
+    private long _position;
+
+    public override bool CanSeek => true;
+
+    public abstract override long Length { get; }
+
+    public override long Position
+    {
+        get => _position;
+        set => _position = value >= 0 ? value : throw new IOException("a seek before the start of the stream");
+    }
+
+    public override long Seek(long offset, SeekOrigin origin) => Position = origin switch
+    {
+        SeekOrigin.Begin => offset,
+        SeekOrigin.Current => _position + offset,
+        _ => Length + offset,
+    };
+}
