@@ -5,12 +5,13 @@ namespace TinyLlama.Data.Tokenization;
 /// Buffers grown past <see cref="KeepLimit"/> elements by a huge document are dropped after the call,
 /// so a thread's footprint stays flat.
 /// </summary>
-internal sealed class EncoderScratch(SentencePieceTokenizer owner)
+internal sealed class EncoderScratch(SentencePieceTokenizer owner, ChunkCache? cache = null)
 {
     private const int KeepLimit = 1 << 20;
 
-    private ChunkCache? _cache;
+    private ChunkCache? _cache = cache;
     private int[] _codePoints = [];
+    private int[] _symbols = [];
     private int[] _wholeTextSymbols = [];
     private byte[] _utf8 = [];
 
@@ -18,12 +19,9 @@ internal sealed class EncoderScratch(SentencePieceTokenizer owner)
 
     public ChunkCache Cache => _cache ??= new ChunkCache();
 
-    /// <summary>Symbols of the chunk being collected.</summary>
-    public int[] Symbols { get; private set; } = new int[256];
-
-    public int[] ScanSymbols { get; } = new int[ChunkCache.MaxKeyLength];
-    public int[] ScanMerged { get; } = new int[ChunkCache.MaxKeyLength];
-    public float[] ScanScores { get; } = new float[ChunkCache.MaxKeyLength];
+    public int[] ScanSymbols { get; } = new int[ChunkCache.MaxKeyChars];
+    public int[] ScanMerged { get; } = new int[ChunkCache.MaxKeyChars];
+    public float[] ScanScores { get; } = new float[ChunkCache.MaxKeyChars];
 
     public int[] Lengths { get; private set; } = [];
     public int[] Prev { get; private set; } = [];
@@ -33,13 +31,8 @@ internal sealed class EncoderScratch(SentencePieceTokenizer owner)
     public Dictionary<int, (int Left, int Right)> RevMerge { get; } = [];
     public List<int> StringIds { get; } = [];
 
-    public int[] GrowSymbols()
-    {
-        var grown = new int[Symbols.Length * 2];
-        Symbols.CopyTo(grown, 0);
-        Symbols = grown;
-        return grown;
-    }
+    /// <summary>Room for the symbols of a long chunk.</summary>
+    public int[] SymbolBuffer(int n) => _symbols.Length >= n ? _symbols : _symbols = new int[Math.Max(n, _symbols.Length * 2)];
 
     public void EnsureAgendaCapacity(int n)
     {
@@ -76,9 +69,9 @@ internal sealed class EncoderScratch(SentencePieceTokenizer owner)
 
     public void ReleaseLargeBuffers()
     {
-        if (Symbols.Length > KeepLimit)
+        if (_symbols.Length > KeepLimit)
         {
-            Symbols = new int[256];
+            _symbols = [];
         }
 
         if (Lengths.Length > KeepLimit)

@@ -13,7 +13,7 @@ namespace TinyLlama.Data.Tokenization;
 //    vocabulary has runs of '▁' but never "x▁"): no merge can then cross it. The text is cut at those points
 //    only; each chunk is merged on its own. Since merges never cross a cut, the interleaving of merges in the
 //    whole text is the union of each chunk's own merge order, so the ids are the same.
-// 2. Cache. Chunks of up to ChunkCache.MaxKeyLength symbols ("▁the", "▁▁▁▁if") recur constantly; a bounded
+// 2. Cache. Chunks of up to ChunkCache.MaxKeyChars symbols ("▁the", "▁▁▁▁if") recur constantly; a bounded
 //    per-thread cache maps their symbol sequence to ids.
 // 3. Merging. Short chunks: a linear scan for the best pair (highest score, leftmost on ties) over a compact
 //    array. Long chunks: sentencepiece's own agenda (a priority queue with lazy invalidation).
@@ -176,17 +176,176 @@ public sealed partial class SentencePieceTokenizer
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void EncodeChunked(ReadOnlySpan<byte> text, List<int> ids, EncoderScratch scratch)
     {
-        var state = new ChunkState { Symbols = scratch.Symbols, LastChar = -1 };
+        var classes = _asciiClasses;
+        var bmp = _bmpChars;
+        var split = _splitBeforeSpace;
+        var start = 0; // the current chunk's first byte
+        var chars = 0; // its characters, the dummy prefix included
+        var prefixed = false; // it starts with the dummy prefix
+        var afterSpace = false; // its last character is '▁'
         if (_addDummyPrefix)
         {
-            Feed(ref state, SpaceSymbol, GetChar(SpaceSymbol), ids, scratch);
+            if (_spaceJoinable)
+            {
+                prefixed = true;
+                chars = 1;
+                afterSpace = true;
+            }
+            else
+            {
+                EmitAlone(SpaceSymbol, GetChar(SpaceSymbol), ids);
+            }
         }
 
-        var bmp = _bmpChars;
         var i = 0;
         while (i < text.Length)
         {
             int cp = text[i];
+            int length;
+            int kind;
+            if (cp < 0x80)
+            {
+                kind = classes[cp];
+                if (kind == CharJoinable)
+                {
+                    i++;
+                    chars++;
+                    afterSpace = false;
+                    continue;
+                }
+
+                length = 1;
+                if (cp == ' ')
+                {
+                    cp = SpaceSymbol;
+                }
+            }
+            else
+            {
+                cp = DecodeUtf8(text[i..], out length);
+                if (cp < 0)
+                {
+                    cp = 0xFFFD;
+                }
+
+                var entry = cp < 0x10000 ? bmp[cp] : _astralChars.GetValueOrDefault(cp);
+                kind = (entry & JoinableFlag) == 0 ? CharAlone : cp == SpaceSymbol ? CharSpace : CharJoinable;
+                if (kind == CharJoinable)
+                {
+                    i += length;
+                    chars++;
+                    afterSpace = false;
+                    continue;
+                }
+            }
+
+            if (kind == CharSpace)
+            {
+                if (split && !afterSpace && chars > 0)
+                {
+                    Flush(text[start..i], chars, prefixed, ids, scratch);
+                    prefixed = false;
+                    chars = 0;
+                    start = i;
+                }
+
+                i += length;
+                chars++;
+                afterSpace = true;
+                continue;
+            }
+
+            // A character that never merges: a chunk boundary on both sides and its own output.
+            if (chars > 0)
+            {
+                Flush(text[start..i], chars, prefixed, ids, scratch);
+                prefixed = false;
+                chars = 0;
+            }
+
+            EmitAlone(cp, GetChar(cp), ids);
+            i += length;
+            start = i;
+            afterSpace = false;
+        }
+
+        if (chars > 0)
+        {
+            Flush(text[start..], chars, prefixed, ids, scratch);
+        }
+    }
+
+    /// <summary>A character that occurs in no multi-character mergeable piece: its piece, else byte fallback or unk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EmitAlone(int cp, int entry, List<int> ids)
+    {
+        var symbol = (entry & SymbolMask) - 1;
+        if (symbol >= 0)
+        {
+            EmitSymbol(symbol, ids);
+        }
+        else
+        {
+            EmitChar(cp, ids);
+        }
+    }
+
+    /// <summary>
+    /// Encodes one chunk: <paramref name="chars"/> characters, the dummy prefix (when <paramref name="prefixed"/>)
+    /// then the text's <paramref name="bytes"/>. Short chunks go through the cache, keyed by their bytes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Flush(ReadOnlySpan<byte> bytes, int chars, bool prefixed, List<int> ids, EncoderScratch scratch)
+    {
+        var work = scratch.ScanSymbols;
+        if (chars == 1)
+        {
+            ToSymbols(bytes, prefixed, work);
+            EmitSymbol(work[0], ids);
+            return;
+        }
+
+        if (chars > ChunkCache.MaxKeyChars)
+        {
+            var symbols = scratch.SymbolBuffer(chars);
+            MergeWithAgenda(symbols, ToSymbols(bytes, prefixed, symbols), frozen: null, ids, scratch);
+            return;
+        }
+
+        if (bytes.Length > ChunkCache.MaxKeyBytes)
+        {
+            MergeByScan(work, ToSymbols(bytes, prefixed, work), ids, scratch);
+            return;
+        }
+
+        var cache = scratch.Cache;
+        var hash = ChunkCache.Hash(bytes, prefixed);
+        if (cache.TryGet(hash, bytes, prefixed, out var cached))
+        {
+            ids.AddRange(cached);
+            return;
+        }
+
+        var start = ids.Count;
+        MergeByScan(work, ToSymbols(bytes, prefixed, work), ids, scratch);
+        cache.Add(hash, bytes, prefixed, CollectionsMarshal.AsSpan(ids)[start..]);
+    }
+
+    /// <summary>The symbols of a chunk's characters (all joinable), the dummy prefix first when there is one; returns their count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private int ToSymbols(ReadOnlySpan<byte> bytes, bool prefixed, int[] symbols)
+    {
+        var bmp = _bmpChars;
+        var n = 0;
+        if (prefixed)
+        {
+            symbols[n++] = (bmp[SpaceSymbol] & SymbolMask) - 1;
+        }
+
+        var i = 0;
+        while (i < bytes.Length)
+        {
+            int cp = bytes[i];
             if (cp < 0x80)
             {
                 i++;
@@ -197,7 +356,7 @@ public sealed partial class SentencePieceTokenizer
             }
             else
             {
-                cp = DecodeUtf8(text[i..], out var length);
+                cp = DecodeUtf8(bytes[i..], out var length);
                 i += length;
                 if (cp < 0)
                 {
@@ -205,94 +364,10 @@ public sealed partial class SentencePieceTokenizer
                 }
             }
 
-            Feed(ref state, cp, cp < 0x10000 ? bmp[cp] : _astralChars.GetValueOrDefault(cp), ids, scratch);
+            symbols[n++] = ((cp < 0x10000 ? bmp[cp] : _astralChars.GetValueOrDefault(cp)) & SymbolMask) - 1;
         }
 
-        if (state.Count > 0)
-        {
-            Flush(ref state, ids, scratch);
-        }
-    }
-
-    /// <summary>One character with its table entry: a character that never merges is a chunk boundary on both sides and its own output; any other is appended to the current chunk.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    private void Feed(ref ChunkState state, int cp, int entry, List<int> ids, EncoderScratch scratch)
-    {
-        if ((entry & JoinableFlag) == 0)
-        {
-            if (state.Count > 0)
-            {
-                Flush(ref state, ids, scratch);
-            }
-
-            var symbol = (entry & SymbolMask) - 1;
-            if (symbol >= 0)
-            {
-                ids.Add(symbol);
-            }
-            else
-            {
-                EmitChar(cp, ids);
-            }
-        }
-        else
-        {
-            Append(ref state, cp, (entry & SymbolMask) - 1, ids, scratch);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    private void Append(ref ChunkState state, int cp, int symbol, List<int> ids, EncoderScratch scratch)
-    {
-        if (cp == SpaceSymbol && state.LastChar != SpaceSymbol && state.Count > 0 && _splitBeforeSpace)
-        {
-            Flush(ref state, ids, scratch);
-        }
-
-        if (state.Count == state.Symbols.Length)
-        {
-            state.Symbols = scratch.GrowSymbols();
-        }
-
-        state.Symbols[state.Count++] = symbol;
-        state.Hash = ChunkCache.Mix(state.Hash, symbol);
-        state.LastChar = cp;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Flush(ref ChunkState state, List<int> ids, EncoderScratch scratch)
-    {
-        var n = state.Count;
-        var chunkHash = state.Hash;
-        state.Count = 0;
-        state.Hash = 0;
-        state.LastChar = -1;
-        if (n == 1)
-        {
-            EmitSymbol(state.Symbols[0], ids);
-            return;
-        }
-
-        if (n > ChunkCache.MaxKeyLength)
-        {
-            MergeWithAgenda(state.Symbols, n, frozen: null, ids, scratch);
-            return;
-        }
-
-        var key = state.Symbols.AsSpan(0, n);
-        var hash = ChunkCache.Mix(chunkHash, n);
-        var cache = scratch.Cache;
-        if (cache.TryGet(hash, key, out var cached))
-        {
-            ids.AddRange(cached);
-            return;
-        }
-
-        var start = ids.Count;
-        var work = scratch.ScanSymbols;
-        key.CopyTo(work);
-        MergeByScan(work, n, ids, scratch);
-        cache.Add(hash, key, CollectionsMarshal.AsSpan(ids)[start..]);
+        return n;
     }
 
     /// <summary>Merges a short chunk: repeatedly the best adjacent pair (highest score, leftmost on ties).</summary>
@@ -581,13 +656,5 @@ public sealed partial class SentencePieceTokenizer
         {
             ids.Add(_byteIds[utf8[i]]);
         }
-    }
-
-    private struct ChunkState
-    {
-        public int[] Symbols;
-        public int Count;
-        public ulong Hash;
-        public int LastChar;
     }
 }
