@@ -1,6 +1,7 @@
 using System.Numerics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics.X86;
 
 namespace TinyLlama.Data.Tokenization;
 
@@ -33,9 +34,6 @@ internal sealed class ChunkCache
 {
     /// <summary>Chunks longer than this (in bytes) are not cached.</summary>
     public const int MaxKeyBytes = 255;
-
-    /// <summary>Chunks with more characters than this are not cached (they are merged with the agenda).</summary>
-    public const int MaxKeyChars = 64;
 
     /// <summary>At most this many ids per entry: byte fallback gives at most one id per byte, plus the prefix.</summary>
     private const int MaxValueLength = MaxKeyBytes + 1;
@@ -112,6 +110,17 @@ internal sealed class ChunkCache
         return h;
     }
 
+    /// <summary>Starts loading the current generation's slot of a hash into the CPU cache.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public unsafe void Prefetch(ulong hash)
+    {
+        if (Sse.IsSupported)
+        {
+            var slots = _current.Slots;
+            Sse.Prefetch0(Unsafe.AsPointer(ref slots[(int)hash & (slots.Length - 1)]));
+        }
+    }
+
     /// <summary>Looks a key up in both generations; a hit in the older one is copied into the current one.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryGet(ulong hash, ReadOnlySpan<byte> key, bool prefixed, out ReadOnlySpan<int> value)
@@ -155,7 +164,7 @@ internal sealed class ChunkCache
 
     private sealed class Generation(int slotBits, int arenaInts)
     {
-        public readonly ulong[] Slots = new ulong[1 << slotBits]; // hash tag | (arena offset + 1); 0 = empty
+        public readonly ulong[] Slots = GC.AllocateArray<ulong>(1 << slotBits, pinned: true); // hash tag | (arena offset + 1); 0 = empty
         public readonly int[] Arena = new int[arenaInts];
         public int Entries;
         public int ArenaUsed;

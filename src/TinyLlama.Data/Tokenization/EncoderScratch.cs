@@ -5,11 +5,12 @@ namespace TinyLlama.Data.Tokenization;
 /// Buffers grown past <see cref="KeepLimit"/> elements by a huge document are dropped after the call,
 /// so a thread's footprint stays flat.
 /// </summary>
-internal sealed class EncoderScratch(SentencePieceTokenizer owner, ChunkCache? cache = null)
+internal sealed class EncoderScratch(SentencePieceTokenizer owner, ChunkCache? cache = null, ShortChunkTable? shortTable = null)
 {
     private const int KeepLimit = 1 << 20;
 
     private ChunkCache? _cache = cache;
+    private ShortChunkTable? _shortTable = shortTable;
     private int[] _codePoints = [];
     private int[] _symbols = [];
     private int[] _wholeTextSymbols = [];
@@ -19,9 +20,15 @@ internal sealed class EncoderScratch(SentencePieceTokenizer owner, ChunkCache? c
 
     public ChunkCache Cache => _cache ??= new ChunkCache();
 
-    public int[] ScanSymbols { get; } = new int[ChunkCache.MaxKeyChars];
-    public int[] ScanMerged { get; } = new int[ChunkCache.MaxKeyChars];
-    public float[] ScanScores { get; } = new float[ChunkCache.MaxKeyChars];
+    /// <summary>The cache of short chunks; null when the vocabulary's ids do not fit in 16 bits.</summary>
+    public ShortChunkTable? ShortTable => _shortTable ??= Owner.VocabularySize <= ShortChunkTable.MaxId ? new ShortChunkTable() : null;
+
+    public int[] ScanSymbols { get; } = new int[SentencePieceTokenizer.MaxScanSymbols];
+    public int[] ScanMerged { get; } = new int[SentencePieceTokenizer.MaxScanSymbols];
+    public float[] ScanScores { get; } = new float[SentencePieceTokenizer.MaxScanSymbols];
+
+    /// <summary>The window of chunks being cut and encoded.</summary>
+    public Chunk[] Window { get; } = new Chunk[64];
 
     public int[] Lengths { get; private set; } = [];
     public int[] Prev { get; private set; } = [];

@@ -13,7 +13,7 @@ namespace TinyLlama.Data.Tokenization;
 //    vocabulary has runs of '▁' but never "x▁"): no merge can then cross it. The text is cut at those points
 //    only; each chunk is merged on its own. Since merges never cross a cut, the interleaving of merges in the
 //    whole text is the union of each chunk's own merge order, so the ids are the same.
-// 2. Cache. Chunks of up to ChunkCache.MaxKeyChars symbols ("▁the", "▁▁▁▁if") recur constantly; a bounded
+// 2. Cache. Chunks of up to ChunkCache.MaxKeyBytes bytes ("▁the", "▁▁▁▁if") recur constantly; a bounded
 //    per-thread cache maps their symbol sequence to ids.
 // 3. Merging. Short chunks: a linear scan for the best pair (highest score, leftmost on ties) over a compact
 //    array. Long chunks: sentencepiece's own agenda (a priority queue with lazy invalidation).
@@ -26,6 +26,9 @@ namespace TinyLlama.Data.Tokenization;
 // sentencepiece fills in push order) take the literal whole-text path instead.
 public sealed partial class SentencePieceTokenizer
 {
+    /// <summary>Chunks of up to this many symbols are merged by scanning, longer ones with the agenda.</summary>
+    internal const int MaxScanSymbols = 64;
+
     [ThreadStatic]
     private static EncoderScratch? t_scratch;
 
@@ -173,23 +176,25 @@ public sealed partial class SentencePieceTokenizer
         return scratch;
     }
 
+    /// <summary>
+    /// Cuts the text into chunks, a window of them at a time: first the window is cut and the cache line each
+    /// chunk will look up is prefetched, then the window is encoded in order. The lookups are independent, so
+    /// their memory latency overlaps instead of stalling one chunk after another.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void EncodeChunked(ReadOnlySpan<byte> text, List<int> ids, EncoderScratch scratch)
     {
-        var classes = _asciiClasses;
-        var bmp = _bmpChars;
-        var split = _splitBeforeSpace;
-        var start = 0; // the current chunk's first byte
-        var chars = 0; // its characters, the dummy prefix included
-        var prefixed = false; // it starts with the dummy prefix
-        var afterSpace = false; // its last character is '▁'
+        var window = scratch.Window;
+        var shortTable = scratch.ShortTable;
+        var cache = scratch.Cache;
+        var cut = new CutState();
         if (_addDummyPrefix)
         {
             if (_spaceJoinable)
             {
-                prefixed = true;
-                chars = 1;
-                afterSpace = true;
+                cut.Prefixed = true;
+                cut.Chars = 1;
+                cut.AfterSpace = true;
             }
             else
             {
@@ -197,8 +202,66 @@ public sealed partial class SentencePieceTokenizer
             }
         }
 
-        var i = 0;
-        while (i < text.Length)
+        while (true)
+        {
+            var count = Cut(text, ref cut, window);
+            for (var k = 0; k < count; k++)
+            {
+                ref var chunk = ref window[k];
+                if (chunk.Chars > 1 && chunk.End - chunk.Start <= ChunkCache.MaxKeyBytes)
+                {
+                    if (chunk.End - chunk.Start <= ShortChunkTable.MaxKeyBytes && shortTable is not null)
+                    {
+                        chunk.Word = ShortChunkTable.Word(text, chunk.Start, chunk.End - chunk.Start);
+                        chunk.Tag = ShortChunkTable.Tag(chunk.End - chunk.Start, chunk.Prefixed);
+                        shortTable.Prefetch(chunk.Word, chunk.Tag);
+                    }
+                    else
+                    {
+                        chunk.Hash = ChunkCache.Hash(text[chunk.Start..chunk.End], chunk.Prefixed);
+                        cache.Prefetch(chunk.Hash);
+                    }
+                }
+            }
+
+            for (var k = 0; k < count; k++)
+            {
+                ref var chunk = ref window[k];
+                if (chunk.Chars == 0)
+                {
+                    EmitAlone(chunk.Char, GetChar(chunk.Char), ids);
+                }
+                else
+                {
+                    Flush(text, ref chunk, ids, scratch);
+                }
+            }
+
+            if (cut.Position >= text.Length && cut.Chars == 0)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Cuts chunks from <paramref name="cut"/>'s position until the window is full or the text ends (then the
+    /// last chunk is closed too). A character that never merges is a record of its own (Chars 0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private int Cut(ReadOnlySpan<byte> text, ref CutState cut, Chunk[] window)
+    {
+        var classes = _asciiClasses;
+        var bmp = _bmpChars;
+        var split = _splitBeforeSpace;
+        var count = 0;
+        var limit = window.Length - 1; // an alone character may close a chunk and add itself
+        var i = cut.Position;
+        var start = cut.Start;
+        var chars = cut.Chars;
+        var afterSpace = cut.AfterSpace;
+        var prefixed = cut.Prefixed;
+        while (i < text.Length && count < limit)
         {
             int cp = text[i];
             int length;
@@ -243,7 +306,7 @@ public sealed partial class SentencePieceTokenizer
             {
                 if (split && !afterSpace && chars > 0)
                 {
-                    Flush(text[start..i], chars, prefixed, ids, scratch);
+                    window[count++] = new Chunk { Start = start, End = i, Chars = chars, Prefixed = prefixed };
                     prefixed = false;
                     chars = 0;
                     start = i;
@@ -258,21 +321,25 @@ public sealed partial class SentencePieceTokenizer
             // A character that never merges: a chunk boundary on both sides and its own output.
             if (chars > 0)
             {
-                Flush(text[start..i], chars, prefixed, ids, scratch);
+                window[count++] = new Chunk { Start = start, End = i, Chars = chars, Prefixed = prefixed };
                 prefixed = false;
                 chars = 0;
             }
 
-            EmitAlone(cp, GetChar(cp), ids);
+            window[count++] = new Chunk { Char = cp };
             i += length;
             start = i;
             afterSpace = false;
         }
 
-        if (chars > 0)
+        if (i >= text.Length && chars > 0 && count < window.Length)
         {
-            Flush(text[start..], chars, prefixed, ids, scratch);
+            window[count++] = new Chunk { Start = start, End = text.Length, Chars = chars, Prefixed = prefixed };
+            chars = 0;
         }
+
+        cut = new CutState { Position = i, Start = start, Chars = chars, AfterSpace = afterSpace, Prefixed = prefixed };
+        return count;
     }
 
     /// <summary>A character that occurs in no multi-character mergeable piece: its piece, else byte fallback or unk.</summary>
@@ -291,12 +358,15 @@ public sealed partial class SentencePieceTokenizer
     }
 
     /// <summary>
-    /// Encodes one chunk: <paramref name="chars"/> characters, the dummy prefix (when <paramref name="prefixed"/>)
-    /// then the text's <paramref name="bytes"/>. Short chunks go through the cache, keyed by their bytes.
+    /// Encodes one chunk: its characters are the dummy prefix (when it has it) then the text's bytes from Start
+    /// to End. Chunks of up to <see cref="ChunkCache.MaxKeyBytes"/> bytes go through the caches, keyed by their bytes.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Flush(ReadOnlySpan<byte> bytes, int chars, bool prefixed, List<int> ids, EncoderScratch scratch)
+    private void Flush(ReadOnlySpan<byte> text, ref Chunk chunk, List<int> ids, EncoderScratch scratch)
     {
+        var bytes = text[chunk.Start..chunk.End];
+        var chars = chunk.Chars;
+        var prefixed = chunk.Prefixed;
         var work = scratch.ScanSymbols;
         if (chars == 1)
         {
@@ -305,30 +375,51 @@ public sealed partial class SentencePieceTokenizer
             return;
         }
 
-        if (chars > ChunkCache.MaxKeyChars)
+        if (bytes.Length > ChunkCache.MaxKeyBytes)
         {
-            var symbols = scratch.SymbolBuffer(chars);
-            MergeWithAgenda(symbols, ToSymbols(bytes, prefixed, symbols), frozen: null, ids, scratch);
+            Merge(bytes, chars, prefixed, ids, scratch);
             return;
         }
 
-        if (bytes.Length > ChunkCache.MaxKeyBytes)
+        if (chunk.Tag != 0 && scratch.ShortTable!.TryAppend(chunk.Word, chunk.Tag, ids))
         {
-            MergeByScan(work, ToSymbols(bytes, prefixed, work), ids, scratch);
             return;
         }
 
         var cache = scratch.Cache;
-        var hash = ChunkCache.Hash(bytes, prefixed);
+        var hash = chunk.Tag != 0 ? ChunkCache.Hash(bytes, prefixed) : chunk.Hash;
         if (cache.TryGet(hash, bytes, prefixed, out var cached))
         {
             ids.AddRange(cached);
             return;
         }
 
-        var start = ids.Count;
-        MergeByScan(work, ToSymbols(bytes, prefixed, work), ids, scratch);
-        cache.Add(hash, bytes, prefixed, CollectionsMarshal.AsSpan(ids)[start..]);
+        var first = ids.Count;
+        Merge(bytes, chars, prefixed, ids, scratch);
+        var value = CollectionsMarshal.AsSpan(ids)[first..];
+        if (chunk.Tag != 0 && value.Length <= ShortChunkTable.MaxIds)
+        {
+            scratch.ShortTable!.Add(chunk.Word, chunk.Tag, value);
+        }
+        else
+        {
+            cache.Add(hash, bytes, prefixed, value);
+        }
+    }
+
+    /// <summary>Merges a chunk uncached: by scanning when it is short, else with sentencepiece's agenda.</summary>
+    private void Merge(ReadOnlySpan<byte> bytes, int chars, bool prefixed, List<int> ids, EncoderScratch scratch)
+    {
+        if (chars <= MaxScanSymbols)
+        {
+            var work = scratch.ScanSymbols;
+            MergeByScan(work, ToSymbols(bytes, prefixed, work), ids, scratch);
+        }
+        else
+        {
+            var symbols = scratch.SymbolBuffer(chars);
+            MergeWithAgenda(symbols, ToSymbols(bytes, prefixed, symbols), frozen: null, ids, scratch);
+        }
     }
 
     /// <summary>The symbols of a chunk's characters (all joinable), the dummy prefix first when there is one; returns their count.</summary>
@@ -657,4 +748,30 @@ public sealed partial class SentencePieceTokenizer
             ids.Add(_byteIds[utf8[i]]);
         }
     }
+
+    /// <summary>Where cutting stands: the text position and the chunk collected so far.</summary>
+    private struct CutState
+    {
+        public int Position;
+        public int Start;
+        public int Chars;
+        public bool AfterSpace;
+        public bool Prefixed;
+    }
+}
+
+/// <summary>
+/// One record of a cut window: a chunk (Chars ≥ 1: the dummy prefix when Prefixed, then the bytes Start..End)
+/// or a character that never merges (Chars 0, the code point in Char); with the cache key computed for its lookup.
+/// </summary>
+internal struct Chunk
+{
+    public int Start;
+    public int End;
+    public int Chars;
+    public int Char;
+    public bool Prefixed;
+    public ulong Word;
+    public ulong Tag;
+    public ulong Hash;
 }

@@ -96,8 +96,9 @@ public sealed class SentencePieceTokenizerTests
     {
         // 128 entries and 2,048 ints per generation: common words are promoted from the older generation over
         // and over while one-off words push generations out, with text at the start (dummy prefix) and inside.
+        // The short-chunk table has 4 sets of 4 entries: its entries replace one another all the time.
         var cache = new ChunkCache(slotBits: 8, arenaInts: 2048);
-        var scratch = new EncoderScratch(Llama2, cache);
+        var scratch = new EncoderScratch(Llama2, cache, new ShortChunkTable(setBits: 2));
         var random = new Random(29);
         string[] common = ["the", "of", "and", "    ", "if", "return", "x", "====", "日本語", "ünïcødé", "\t", "a\u2581b", " "];
         var texts = new List<string>();
@@ -109,7 +110,7 @@ public sealed class SentencePieceTokenizerTests
             {
                 if (random.Next(3) == 0)
                 {
-                    var length = random.Next(1, 90); // some longer than a cached chunk may be
+                    var length = random.Next(1, 300); // some longer than the scan limit (64) and the key limit (255)
                     for (var i = 0; i < length; i++)
                     {
                         builder.Append((char)('a' + random.Next(26)));
