@@ -233,7 +233,7 @@ public sealed partial class SentencePieceTokenizer
                 }
                 else
                 {
-                    Flush(text, ref chunk, ids, scratch);
+                    Flush(text, ref chunk, ids, scratch, shortTable, cache);
                 }
             }
 
@@ -252,6 +252,7 @@ public sealed partial class SentencePieceTokenizer
     private int Cut(ReadOnlySpan<byte> text, ref CutState cut, Chunk[] window)
     {
         var classes = _asciiClasses;
+        var plain = _joinableAscii;
         var bmp = _bmpChars;
         var split = _splitBeforeSpace;
         var count = 0;
@@ -271,8 +272,11 @@ public sealed partial class SentencePieceTokenizer
                 kind = classes[cp];
                 if (kind == CharJoinable)
                 {
-                    i++;
-                    chars++;
+                    // A run of joinable ASCII characters (a word): skip it whole.
+                    var run = text[(i + 1)..].IndexOfAnyExcept(plain);
+                    run = run < 0 ? text.Length - i : run + 1;
+                    i += run;
+                    chars += run;
                     afterSpace = false;
                     continue;
                 }
@@ -362,7 +366,7 @@ public sealed partial class SentencePieceTokenizer
     /// to End. Chunks of up to <see cref="ChunkCache.MaxKeyBytes"/> bytes go through the caches, keyed by their bytes.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Flush(ReadOnlySpan<byte> text, ref Chunk chunk, List<int> ids, EncoderScratch scratch)
+    private void Flush(ReadOnlySpan<byte> text, ref Chunk chunk, List<int> ids, EncoderScratch scratch, ShortChunkTable? shortTable, ChunkCache cache)
     {
         var bytes = text[chunk.Start..chunk.End];
         var chars = chunk.Chars;
@@ -381,12 +385,11 @@ public sealed partial class SentencePieceTokenizer
             return;
         }
 
-        if (chunk.Tag != 0 && scratch.ShortTable!.TryAppend(chunk.Word, chunk.Tag, ids))
+        if (chunk.Tag != 0 && shortTable!.TryAppend(chunk.Word, chunk.Tag, ids))
         {
             return;
         }
 
-        var cache = scratch.Cache;
         var hash = chunk.Tag != 0 ? ChunkCache.Hash(bytes, prefixed) : chunk.Hash;
         if (cache.TryGet(hash, bytes, prefixed, out var cached))
         {
@@ -399,7 +402,7 @@ public sealed partial class SentencePieceTokenizer
         var value = CollectionsMarshal.AsSpan(ids)[first..];
         if (chunk.Tag != 0 && value.Length <= ShortChunkTable.MaxIds)
         {
-            scratch.ShortTable!.Add(chunk.Word, chunk.Tag, value);
+            shortTable!.Add(chunk.Word, chunk.Tag, value);
         }
         else
         {

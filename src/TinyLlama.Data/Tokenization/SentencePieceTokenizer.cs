@@ -50,6 +50,7 @@ public sealed partial class SentencePieceTokenizer
     private readonly bool _splitBeforeSpace;
     private readonly bool _spaceJoinable;
     private readonly byte[] _asciiClasses = new byte[0x80];
+    private readonly System.Buffers.SearchValues<byte> _joinableAscii;
     private readonly bool _hasUnused;
     private readonly Dictionary<int, int[][]> _userDefinedByFirstChar;
 
@@ -239,6 +240,8 @@ public sealed partial class SentencePieceTokenizer
                 ? (_spaceJoinable ? CharSpace : CharAlone)
                 : (GetChar(c) & JoinableFlag) != 0 ? CharJoinable : CharAlone;
         }
+
+        _joinableAscii = System.Buffers.SearchValues.Create([.. Enumerable.Range(0, 0x80).Where(c => _asciiClasses[c] == CharJoinable).Select(c => (byte)c)]);
         _fastPath = !hasUserDefined && !_hasUnused;
         foreach (var list in _userDefinedByFirstChar.Values)
         {
