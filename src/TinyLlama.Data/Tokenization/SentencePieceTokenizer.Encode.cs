@@ -13,10 +13,13 @@ namespace TinyLlama.Data.Tokenization;
 //    vocabulary has runs of '▁' but never "x▁"): no merge can then cross it. The text is cut at those points
 //    only; each chunk is merged on its own. Since merges never cross a cut, the interleaving of merges in the
 //    whole text is the union of each chunk's own merge order, so the ids are the same.
-// 2. Cache. Chunks of up to ChunkCache.MaxKeyBytes bytes ("▁the", "▁▁▁▁if") recur constantly; a bounded
-//    per-thread cache maps their symbol sequence to ids.
-// 3. Merging. Short chunks: a linear scan for the best pair (highest score, leftmost on ties) over a compact
-//    array. Long chunks: sentencepiece's own agenda (a priority queue with lazy invalidation).
+// 2. Cache. Chunks of up to ChunkCache.MaxKeyBytes bytes ("▁the", "▁▁▁▁if") recur constantly; bounded
+//    per-thread caches map their bytes (plus a dummy-prefix flag) to ids, so a hit decodes nothing: chunks of
+//    at most 8 bytes and 3 ids in a set-associative ShortChunkTable (one cache line per lookup), the rest in a
+//    two-generation ChunkCache. The text is cut a window of 64 chunks at a time and each chunk's cache line is
+//    prefetched before the window is encoded, so the lookups' memory latency overlaps.
+// 3. Merging (cache misses only). Up to 64 symbols: a linear scan for the best pair (highest score, leftmost on
+//    ties) over a compact array. Longer: sentencepiece's own agenda (a priority queue with lazy invalidation).
 //
 // 4. Tiering. The hot methods are marked AggressiveOptimization: under tiered compilation they otherwise run
 //    for seconds as unoptimized or instrumented code (and OSR versions of the chunk loop), which halved the
