@@ -5,12 +5,14 @@ namespace TinyLlama.Data.Tokenization;
 /// Buffers grown past <see cref="KeepLimit"/> elements by a huge document are dropped after the call,
 /// so a thread's footprint stays flat.
 /// </summary>
-internal sealed class EncoderScratch(SentencePieceTokenizer owner)
+internal sealed class EncoderScratch(SentencePieceTokenizer owner, ChunkCache? cache = null, ShortChunkTable? shortTable = null)
 {
     private const int KeepLimit = 1 << 20;
 
-    private ChunkCache? _cache;
+    private ChunkCache? _cache = cache;
+    private ShortChunkTable? _shortTable = shortTable;
     private int[] _codePoints = [];
+    private int[] _symbols = [];
     private int[] _wholeTextSymbols = [];
     private byte[] _utf8 = [];
 
@@ -18,12 +20,15 @@ internal sealed class EncoderScratch(SentencePieceTokenizer owner)
 
     public ChunkCache Cache => _cache ??= new ChunkCache();
 
-    /// <summary>Symbols of the chunk being collected.</summary>
-    public int[] Symbols { get; private set; } = new int[256];
+    /// <summary>The cache of short chunks; null when the vocabulary's ids do not fit in 16 bits.</summary>
+    public ShortChunkTable? ShortTable => _shortTable ??= Owner.VocabularySize <= ShortChunkTable.MaxId ? new ShortChunkTable() : null;
 
-    public int[] ScanSymbols { get; } = new int[ChunkCache.MaxKeyLength];
-    public int[] ScanMerged { get; } = new int[ChunkCache.MaxKeyLength];
-    public float[] ScanScores { get; } = new float[ChunkCache.MaxKeyLength];
+    public int[] ScanSymbols { get; } = new int[SentencePieceTokenizer.MaxScanSymbols];
+    public int[] ScanMerged { get; } = new int[SentencePieceTokenizer.MaxScanSymbols];
+    public float[] ScanScores { get; } = new float[SentencePieceTokenizer.MaxScanSymbols];
+
+    /// <summary>The window of chunks being cut and encoded.</summary>
+    public Chunk[] Window { get; } = new Chunk[64];
 
     public int[] Lengths { get; private set; } = [];
     public int[] Prev { get; private set; } = [];
@@ -33,13 +38,8 @@ internal sealed class EncoderScratch(SentencePieceTokenizer owner)
     public Dictionary<int, (int Left, int Right)> RevMerge { get; } = [];
     public List<int> StringIds { get; } = [];
 
-    public int[] GrowSymbols()
-    {
-        var grown = new int[Symbols.Length * 2];
-        Symbols.CopyTo(grown, 0);
-        Symbols = grown;
-        return grown;
-    }
+    /// <summary>Room for the symbols of a long chunk.</summary>
+    public int[] SymbolBuffer(int n) => _symbols.Length >= n ? _symbols : _symbols = new int[Math.Max(n, _symbols.Length * 2)];
 
     public void EnsureAgendaCapacity(int n)
     {
@@ -76,9 +76,9 @@ internal sealed class EncoderScratch(SentencePieceTokenizer owner)
 
     public void ReleaseLargeBuffers()
     {
-        if (Symbols.Length > KeepLimit)
+        if (_symbols.Length > KeepLimit)
         {
-            Symbols = new int[256];
+            _symbols = [];
         }
 
         if (Lengths.Length > KeepLimit)

@@ -13,10 +13,13 @@ namespace TinyLlama.Data.Tokenization;
 //    vocabulary has runs of '▁' but never "x▁"): no merge can then cross it. The text is cut at those points
 //    only; each chunk is merged on its own. Since merges never cross a cut, the interleaving of merges in the
 //    whole text is the union of each chunk's own merge order, so the ids are the same.
-// 2. Cache. Chunks of up to ChunkCache.MaxKeyLength symbols ("▁the", "▁▁▁▁if") recur constantly; a bounded
-//    per-thread cache maps their symbol sequence to ids.
-// 3. Merging. Short chunks: a linear scan for the best pair (highest score, leftmost on ties) over a compact
-//    array. Long chunks: sentencepiece's own agenda (a priority queue with lazy invalidation).
+// 2. Cache. Chunks of up to ChunkCache.MaxKeyBytes bytes ("▁the", "▁▁▁▁if") recur constantly; bounded
+//    per-thread caches map their bytes (plus a dummy-prefix flag) to ids, so a hit decodes nothing: chunks of
+//    at most 8 bytes and 3 ids in a set-associative ShortChunkTable (one cache line per lookup), the rest in a
+//    two-generation ChunkCache. The text is cut a window of 64 chunks at a time and each chunk's cache line is
+//    prefetched before the window is encoded, so the lookups' memory latency overlaps.
+// 3. Merging (cache misses only). Up to 64 symbols: a linear scan for the best pair (highest score, leftmost on
+//    ties) over a compact array. Longer: sentencepiece's own agenda (a priority queue with lazy invalidation).
 //
 // 4. Tiering. The hot methods are marked AggressiveOptimization: under tiered compilation they otherwise run
 //    for seconds as unoptimized or instrumented code (and OSR versions of the chunk loop), which halved the
@@ -26,6 +29,9 @@ namespace TinyLlama.Data.Tokenization;
 // sentencepiece fills in push order) take the literal whole-text path instead.
 public sealed partial class SentencePieceTokenizer
 {
+    /// <summary>Chunks of up to this many symbols are merged by scanning, longer ones with the agenda.</summary>
+    internal const int MaxScanSymbols = 64;
+
     [ThreadStatic]
     private static EncoderScratch? t_scratch;
 
@@ -173,20 +179,270 @@ public sealed partial class SentencePieceTokenizer
         return scratch;
     }
 
+    /// <summary>
+    /// Cuts the text into chunks, a window of them at a time: first the window is cut and the cache line each
+    /// chunk will look up is prefetched, then the window is encoded in order. The lookups are independent, so
+    /// their memory latency overlaps instead of stalling one chunk after another.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void EncodeChunked(ReadOnlySpan<byte> text, List<int> ids, EncoderScratch scratch)
     {
-        var state = new ChunkState { Symbols = scratch.Symbols, LastChar = -1 };
+        var window = scratch.Window;
+        var shortTable = scratch.ShortTable;
+        var cache = scratch.Cache;
+        var cut = new CutState();
         if (_addDummyPrefix)
         {
-            Feed(ref state, SpaceSymbol, GetChar(SpaceSymbol), ids, scratch);
+            if (_spaceJoinable)
+            {
+                cut.Prefixed = true;
+                cut.Chars = 1;
+                cut.AfterSpace = true;
+            }
+            else
+            {
+                EmitAlone(SpaceSymbol, GetChar(SpaceSymbol), ids);
+            }
         }
 
+        while (true)
+        {
+            var count = Cut(text, ref cut, window);
+            for (var k = 0; k < count; k++)
+            {
+                ref var chunk = ref window[k];
+                if (chunk.Chars > 1 && chunk.End - chunk.Start <= ChunkCache.MaxKeyBytes)
+                {
+                    if (chunk.End - chunk.Start <= ShortChunkTable.MaxKeyBytes && shortTable is not null)
+                    {
+                        chunk.Word = ShortChunkTable.Word(text, chunk.Start, chunk.End - chunk.Start);
+                        chunk.Tag = ShortChunkTable.Tag(chunk.End - chunk.Start, chunk.Prefixed);
+                        shortTable.Prefetch(chunk.Word, chunk.Tag);
+                    }
+                    else
+                    {
+                        chunk.Hash = ChunkCache.Hash(text[chunk.Start..chunk.End], chunk.Prefixed);
+                        cache.Prefetch(chunk.Hash);
+                    }
+                }
+            }
+
+            for (var k = 0; k < count; k++)
+            {
+                ref var chunk = ref window[k];
+                if (chunk.Chars == 0)
+                {
+                    EmitAlone(chunk.Char, GetChar(chunk.Char), ids);
+                }
+                else
+                {
+                    Flush(text, ref chunk, ids, scratch, shortTable, cache);
+                }
+            }
+
+            if (cut.Position >= text.Length && cut.Chars == 0)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Cuts chunks from <paramref name="cut"/>'s position until the window is full or the text ends (then the
+    /// last chunk is closed too). A character that never merges is a record of its own (Chars 0).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private int Cut(ReadOnlySpan<byte> text, ref CutState cut, Chunk[] window)
+    {
+        var classes = _asciiClasses;
+        var plain = _joinableAscii;
         var bmp = _bmpChars;
-        var i = 0;
-        while (i < text.Length)
+        var split = _splitBeforeSpace;
+        var count = 0;
+        var limit = window.Length - 1; // an alone character may close a chunk and add itself
+        var i = cut.Position;
+        var start = cut.Start;
+        var chars = cut.Chars;
+        var afterSpace = cut.AfterSpace;
+        var prefixed = cut.Prefixed;
+        while (i < text.Length && count < limit)
         {
             int cp = text[i];
+            int length;
+            int kind;
+            if (cp < 0x80)
+            {
+                kind = classes[cp];
+                if (kind == CharJoinable)
+                {
+                    // A run of joinable ASCII characters (a word): skip it whole.
+                    var run = text[(i + 1)..].IndexOfAnyExcept(plain);
+                    run = run < 0 ? text.Length - i : run + 1;
+                    i += run;
+                    chars += run;
+                    afterSpace = false;
+                    continue;
+                }
+
+                length = 1;
+                if (cp == ' ')
+                {
+                    cp = SpaceSymbol;
+                }
+            }
+            else
+            {
+                cp = DecodeUtf8(text[i..], out length);
+                if (cp < 0)
+                {
+                    cp = 0xFFFD;
+                }
+
+                var entry = cp < 0x10000 ? bmp[cp] : _astralChars.GetValueOrDefault(cp);
+                kind = (entry & JoinableFlag) == 0 ? CharAlone : cp == SpaceSymbol ? CharSpace : CharJoinable;
+                if (kind == CharJoinable)
+                {
+                    i += length;
+                    chars++;
+                    afterSpace = false;
+                    continue;
+                }
+            }
+
+            if (kind == CharSpace)
+            {
+                if (split && !afterSpace && chars > 0)
+                {
+                    window[count++] = new Chunk { Start = start, End = i, Chars = chars, Prefixed = prefixed };
+                    prefixed = false;
+                    chars = 0;
+                    start = i;
+                }
+
+                i += length;
+                chars++;
+                afterSpace = true;
+                continue;
+            }
+
+            // A character that never merges: a chunk boundary on both sides and its own output.
+            if (chars > 0)
+            {
+                window[count++] = new Chunk { Start = start, End = i, Chars = chars, Prefixed = prefixed };
+                prefixed = false;
+                chars = 0;
+            }
+
+            window[count++] = new Chunk { Char = cp };
+            i += length;
+            start = i;
+            afterSpace = false;
+        }
+
+        if (i >= text.Length && chars > 0 && count < window.Length)
+        {
+            window[count++] = new Chunk { Start = start, End = text.Length, Chars = chars, Prefixed = prefixed };
+            chars = 0;
+        }
+
+        cut = new CutState { Position = i, Start = start, Chars = chars, AfterSpace = afterSpace, Prefixed = prefixed };
+        return count;
+    }
+
+    /// <summary>A character that occurs in no multi-character mergeable piece: its piece, else byte fallback or unk.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void EmitAlone(int cp, int entry, List<int> ids)
+    {
+        var symbol = (entry & SymbolMask) - 1;
+        if (symbol >= 0)
+        {
+            EmitSymbol(symbol, ids);
+        }
+        else
+        {
+            EmitChar(cp, ids);
+        }
+    }
+
+    /// <summary>
+    /// Encodes one chunk: its characters are the dummy prefix (when it has it) then the text's bytes from Start
+    /// to End. Chunks of up to <see cref="ChunkCache.MaxKeyBytes"/> bytes go through the caches, keyed by their bytes.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void Flush(ReadOnlySpan<byte> text, ref Chunk chunk, List<int> ids, EncoderScratch scratch, ShortChunkTable? shortTable, ChunkCache cache)
+    {
+        var bytes = text[chunk.Start..chunk.End];
+        var chars = chunk.Chars;
+        var prefixed = chunk.Prefixed;
+        var work = scratch.ScanSymbols;
+        if (chars == 1)
+        {
+            ToSymbols(bytes, prefixed, work);
+            EmitSymbol(work[0], ids);
+            return;
+        }
+
+        if (bytes.Length > ChunkCache.MaxKeyBytes)
+        {
+            Merge(bytes, chars, prefixed, ids, scratch);
+            return;
+        }
+
+        if (chunk.Tag != 0 && shortTable!.TryAppend(chunk.Word, chunk.Tag, ids))
+        {
+            return;
+        }
+
+        var hash = chunk.Tag != 0 ? ChunkCache.Hash(bytes, prefixed) : chunk.Hash;
+        if (cache.TryGet(hash, bytes, prefixed, out var cached))
+        {
+            ids.AddRange(cached);
+            return;
+        }
+
+        var first = ids.Count;
+        Merge(bytes, chars, prefixed, ids, scratch);
+        var value = CollectionsMarshal.AsSpan(ids)[first..];
+        if (chunk.Tag != 0 && value.Length <= ShortChunkTable.MaxIds)
+        {
+            shortTable!.Add(chunk.Word, chunk.Tag, value);
+        }
+        else
+        {
+            cache.Add(hash, bytes, prefixed, value);
+        }
+    }
+
+    /// <summary>Merges a chunk uncached: by scanning when it is short, else with sentencepiece's agenda.</summary>
+    private void Merge(ReadOnlySpan<byte> bytes, int chars, bool prefixed, List<int> ids, EncoderScratch scratch)
+    {
+        if (chars <= MaxScanSymbols)
+        {
+            var work = scratch.ScanSymbols;
+            MergeByScan(work, ToSymbols(bytes, prefixed, work), ids, scratch);
+        }
+        else
+        {
+            var symbols = scratch.SymbolBuffer(chars);
+            MergeWithAgenda(symbols, ToSymbols(bytes, prefixed, symbols), frozen: null, ids, scratch);
+        }
+    }
+
+    /// <summary>The symbols of a chunk's characters (all joinable), the dummy prefix first when there is one; returns their count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private int ToSymbols(ReadOnlySpan<byte> bytes, bool prefixed, int[] symbols)
+    {
+        var bmp = _bmpChars;
+        var n = 0;
+        if (prefixed)
+        {
+            symbols[n++] = (bmp[SpaceSymbol] & SymbolMask) - 1;
+        }
+
+        var i = 0;
+        while (i < bytes.Length)
+        {
+            int cp = bytes[i];
             if (cp < 0x80)
             {
                 i++;
@@ -197,7 +453,7 @@ public sealed partial class SentencePieceTokenizer
             }
             else
             {
-                cp = DecodeUtf8(text[i..], out var length);
+                cp = DecodeUtf8(bytes[i..], out var length);
                 i += length;
                 if (cp < 0)
                 {
@@ -205,94 +461,10 @@ public sealed partial class SentencePieceTokenizer
                 }
             }
 
-            Feed(ref state, cp, cp < 0x10000 ? bmp[cp] : _astralChars.GetValueOrDefault(cp), ids, scratch);
+            symbols[n++] = ((cp < 0x10000 ? bmp[cp] : _astralChars.GetValueOrDefault(cp)) & SymbolMask) - 1;
         }
 
-        if (state.Count > 0)
-        {
-            Flush(ref state, ids, scratch);
-        }
-    }
-
-    /// <summary>One character with its table entry: a character that never merges is a chunk boundary on both sides and its own output; any other is appended to the current chunk.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    private void Feed(ref ChunkState state, int cp, int entry, List<int> ids, EncoderScratch scratch)
-    {
-        if ((entry & JoinableFlag) == 0)
-        {
-            if (state.Count > 0)
-            {
-                Flush(ref state, ids, scratch);
-            }
-
-            var symbol = (entry & SymbolMask) - 1;
-            if (symbol >= 0)
-            {
-                ids.Add(symbol);
-            }
-            else
-            {
-                EmitChar(cp, ids);
-            }
-        }
-        else
-        {
-            Append(ref state, cp, (entry & SymbolMask) - 1, ids, scratch);
-        }
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveInlining | MethodImplOptions.AggressiveOptimization)]
-    private void Append(ref ChunkState state, int cp, int symbol, List<int> ids, EncoderScratch scratch)
-    {
-        if (cp == SpaceSymbol && state.LastChar != SpaceSymbol && state.Count > 0 && _splitBeforeSpace)
-        {
-            Flush(ref state, ids, scratch);
-        }
-
-        if (state.Count == state.Symbols.Length)
-        {
-            state.Symbols = scratch.GrowSymbols();
-        }
-
-        state.Symbols[state.Count++] = symbol;
-        state.Hash = ChunkCache.Mix(state.Hash, symbol);
-        state.LastChar = cp;
-    }
-
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void Flush(ref ChunkState state, List<int> ids, EncoderScratch scratch)
-    {
-        var n = state.Count;
-        var chunkHash = state.Hash;
-        state.Count = 0;
-        state.Hash = 0;
-        state.LastChar = -1;
-        if (n == 1)
-        {
-            EmitSymbol(state.Symbols[0], ids);
-            return;
-        }
-
-        if (n > ChunkCache.MaxKeyLength)
-        {
-            MergeWithAgenda(state.Symbols, n, frozen: null, ids, scratch);
-            return;
-        }
-
-        var key = state.Symbols.AsSpan(0, n);
-        var hash = ChunkCache.Mix(chunkHash, n);
-        var cache = scratch.Cache;
-        if (cache.TryGet(hash, key, out var cached))
-        {
-            ids.AddRange(cached);
-            return;
-        }
-
-        var start = ids.Count;
-        var work = scratch.ScanSymbols;
-        key.CopyTo(work);
-        MergeByScan(work, n, ids, scratch);
-        cache.Add(hash, key, CollectionsMarshal.AsSpan(ids)[start..]);
+        return n;
     }
 
     /// <summary>Merges a short chunk: repeatedly the best adjacent pair (highest score, leftmost on ties).</summary>
@@ -583,11 +755,29 @@ public sealed partial class SentencePieceTokenizer
         }
     }
 
-    private struct ChunkState
+    /// <summary>Where cutting stands: the text position and the chunk collected so far.</summary>
+    private struct CutState
     {
-        public int[] Symbols;
-        public int Count;
-        public ulong Hash;
-        public int LastChar;
+        public int Position;
+        public int Start;
+        public int Chars;
+        public bool AfterSpace;
+        public bool Prefixed;
     }
+}
+
+/// <summary>
+/// One record of a cut window: a chunk (Chars ≥ 1: the dummy prefix when Prefixed, then the bytes Start..End)
+/// or a character that never merges (Chars 0, the code point in Char); with the cache key computed for its lookup.
+/// </summary>
+internal struct Chunk
+{
+    public int Start;
+    public int End;
+    public int Chars;
+    public int Char;
+    public bool Prefixed;
+    public ulong Word;
+    public ulong Tag;
+    public ulong Hash;
 }

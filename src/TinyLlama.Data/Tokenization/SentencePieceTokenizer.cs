@@ -22,6 +22,11 @@ public sealed partial class SentencePieceTokenizer
     private const int JoinableFlag = 1 << 30;
     private const int SymbolMask = JoinableFlag - 1;
 
+    // How the chunk split sees a character.
+    private const byte CharJoinable = 0; // may merge with its neighbours
+    private const byte CharSpace = 1; // '▁' (or ' '), joinable: a chunk may start before it
+    private const byte CharAlone = 2; // occurs in no multi-character mergeable piece: never merges
+
     private readonly string[] _pieces;
     private readonly float[] _scores;
     private readonly PieceType[] _types;
@@ -43,6 +48,9 @@ public sealed partial class SentencePieceTokenizer
     // Off (whole-text, sentencepiece-literal path) for models with user-defined or unused pieces.
     private readonly bool _fastPath;
     private readonly bool _splitBeforeSpace;
+    private readonly bool _spaceJoinable;
+    private readonly byte[] _asciiClasses = new byte[0x80];
+    private readonly System.Buffers.SearchValues<byte> _joinableAscii;
     private readonly bool _hasUnused;
     private readonly Dictionary<int, int[][]> _userDefinedByFirstChar;
 
@@ -225,6 +233,15 @@ public sealed partial class SentencePieceTokenizer
 
         _pairs = new PairTable(pairs);
         _splitBeforeSpace = splitBeforeSpace;
+        _spaceJoinable = (GetChar(SpaceSymbol) & JoinableFlag) != 0;
+        for (var c = 0; c < 0x80; c++)
+        {
+            _asciiClasses[c] = c == ' '
+                ? (_spaceJoinable ? CharSpace : CharAlone)
+                : (GetChar(c) & JoinableFlag) != 0 ? CharJoinable : CharAlone;
+        }
+
+        _joinableAscii = System.Buffers.SearchValues.Create([.. Enumerable.Range(0, 0x80).Where(c => _asciiClasses[c] == CharJoinable).Select(c => (byte)c)]);
         _fastPath = !hasUserDefined && !_hasUnused;
         foreach (var list in _userDefinedByFirstChar.Values)
         {

@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using TinyLlama.Data.Tests.Infrastructure;
+using TinyLlama.Data.Tokenization;
 using static TinyLlama.Data.Tests.Tokenization.TokenizerTestTexts;
 
 namespace TinyLlama.Data.Tests.Tokenization;
@@ -88,6 +89,56 @@ public sealed class SentencePieceTokenizerTests
             Llama2.EncodeWithoutChunks(Encoding.UTF8.GetBytes(document), literal);
             Llama2.Encode(document).Should().Equal(literal);
         }
+    }
+
+    [Fact]
+    public void A_tiny_cache_that_turns_over_all_the_time_stays_exact()
+    {
+        // 128 entries and 2,048 ints per generation: common words are promoted from the older generation over
+        // and over while one-off words push generations out, with text at the start (dummy prefix) and inside.
+        // The short-chunk table has 4 sets of 4 entries: its entries replace one another all the time.
+        var cache = new ChunkCache(slotBits: 8, arenaInts: 2048);
+        var scratch = new EncoderScratch(Llama2, cache, new ShortChunkTable(setBits: 2));
+        var random = new Random(29);
+        string[] common = ["the", "of", "and", "    ", "if", "return", "x", "====", "日本語", "ünïcødé", "\t", "a\u2581b", " "];
+        var texts = new List<string>();
+        for (var d = 0; d < 300; d++)
+        {
+            var builder = new StringBuilder();
+            var words = random.Next(0, 80);
+            for (var w = 0; w < words; w++)
+            {
+                if (random.Next(3) == 0)
+                {
+                    var length = random.Next(1, 300); // some longer than the scan limit (64) and the key limit (255)
+                    for (var i = 0; i < length; i++)
+                    {
+                        builder.Append((char)('a' + random.Next(26)));
+                    }
+                }
+                else
+                {
+                    builder.Append(common[random.Next(common.Length)]);
+                }
+
+                builder.Append(random.Next(10) == 0 ? "\n" : " ");
+            }
+
+            texts.Add(builder.ToString());
+        }
+
+        texts.AddRange(Adversarial);
+        foreach (var text in texts.Concat(texts))
+        {
+            var bytes = Encoding.UTF8.GetBytes(SentencePieceOracle.ReplaceLoneSurrogates(text));
+            var literal = new List<int>();
+            Llama2.EncodeWithoutChunks(bytes, literal);
+            var ids = new List<int>();
+            Llama2.Encode(bytes, ids, scratch);
+            ids.Should().Equal(literal, Describe(text));
+        }
+
+        cache.Turnovers.Should().BeGreaterThan(50);
     }
 
     [Fact]
