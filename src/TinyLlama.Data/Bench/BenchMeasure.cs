@@ -204,6 +204,7 @@ public static class BenchMeasure
     {
         private readonly Stopwatch _wall = Stopwatch.StartNew();
         private readonly TimeSpan _cpu;
+        private readonly TimeSpan _jit = System.Runtime.JitInfo.GetCompilationTime();
 
         private Clock(TimeSpan cpu) => _cpu = cpu;
 
@@ -220,6 +221,7 @@ public static class BenchMeasure
             var cpu = (Process.GetCurrentProcess().TotalProcessorTime - _cpu).TotalSeconds;
             into["wall_s"] = Math.Round(wall, 3);
             into["cpu_s"] = Math.Round(cpu, 3);
+            into["jit_s"] = Math.Round((System.Runtime.JitInfo.GetCompilationTime() - _jit).TotalSeconds, 3);
             into["peak_rss_bytes"] = PeakRss();
             return into;
         }

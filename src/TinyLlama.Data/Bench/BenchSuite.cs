@@ -279,7 +279,7 @@ public static class BenchSuite
         {
             var key = "build-" + t.ToString(ic);
             var r = m[key]!.AsObject();
-            s.AppendLine(ic, $"- Build phases ({t} thread{(t == 1 ? "" : "s")}, wall): start (spec, tokenizer load, resolve) {Num(r["phase_start_s"]):F2} s, tokenize (read + tokenize + write caches) {Num(r["phase_tokenize_s"]):F2} s, plan {Num(r["phase_plan_s"]):F2} s, pack {Num(r["phase_pack_s"]):F2} s.");
+            s.AppendLine(ic, $"- Build phases ({t} thread{(t == 1 ? "" : "s")}, wall): start (spec, tokenizer load, resolve) {Num(r["phase_start_s"]):F2} s, tokenize (read + tokenize + write caches) {Num(r["phase_tokenize_s"]):F2} s, plan {Num(r["phase_plan_s"]):F2} s, pack {Num(r["phase_pack_s"]):F2} s{(r["jit_s"] is { } jit ? string.Create(ic, $"; JIT compilation inside the build: {Num(jit):F2} CPU-s (the CLI runs without tiered compilation)") : "")}.");
             s.AppendLine(ic, $"- Pack step ({t} thread build, rerun from its caches; pack phase: units → shards + sidecars): {Num(r["shard_bytes"]) / 1e9:F2} GB of shards in {Num(r["pack_wall_s"]):F2} s = **{Num(r["shard_bytes"]) / 1e9 / Num(r["pack_wall_s"]):F2} GB/s**; shards identical to the build's: {((bool)r["identical_shards"]! ? "yes" : "NO")}.");
             if (r["pack8_wall_s"] is { } p8)
             {
