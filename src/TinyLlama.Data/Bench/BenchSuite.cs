@@ -290,7 +290,11 @@ public static class BenchSuite
 
         if (m["build-1"] is JsonObject b1 && m["build-2"] is JsonObject b2)
         {
-            s.AppendLine(ic, $"- Scaling 1 → 2 threads (wall): **{Num(b1["wall_s"]) / Num(b2["wall_s"]):F2}×**; same first shard: {((string?)b1["shards_sha256_first"] == (string?)b2["shards_sha256_first"] ? "yes" : "NO")}; same {BenchMeasure.PackPasses8}-pass shards: {((string?)b1["pack8_sha256_all"] == (string?)b2["pack8_sha256_all"] ? "yes" : "NO")}.");
+            // Each round runs both builds back to back, so a round's own ratio is free of the machine's drift between rounds.
+            var all = json["all"]!.AsObject();
+            var perRound = all["build-1"]!.AsArray().Zip(all["build-2"]!.AsArray(), (one, two) => Num(one!["wall_s"]) / Num(two!["wall_s"])).ToList();
+            var pairedMedian = perRound.Order().ElementAt(perRound.Count / 2);
+            s.AppendLine(ic, $"- Scaling 1 → 2 threads (wall): **{Num(b1["wall_s"]) / Num(b2["wall_s"]):F2}×** as the ratio of the medians; round by round {string.Join(", ", perRound.Select(r => r.ToString("F2", ic) + "×"))} (median {pairedMedian:F2}×); same first shard: {((string?)b1["shards_sha256_first"] == (string?)b2["shards_sha256_first"] ? "yes" : "NO")}; same {BenchMeasure.PackPasses8}-pass shards: {((string?)b1["pack8_sha256_all"] == (string?)b2["pack8_sha256_all"] ? "yes" : "NO")}.");
         }
 
         if (m["python"] is not null)
