@@ -21,8 +21,6 @@ namespace TinyLlama.Data.Readers;
 /// </summary>
 internal static class ParquetFooter
 {
-    private const int MaxDepth = 64;
-
     /// <summary>
     /// A view of <paramref name="file"/> with the checked footer, and how many footer bytes were left out. A file that
     /// does not end in a plain (unencrypted) footer, or whose footer does not follow the schema, is an
@@ -60,7 +58,8 @@ internal static class ParquetFooter
             throw new InvalidDataException(FormattableString.Invariant($"a footer of {footerLength} bytes does not fit in a file of {length}"));
         }
 
-        using var input = new WindowInput(file, footerStart, footerLength);
+        using var input = new ThriftFileInput(file, "the footer", "the footer");
+        input.Reset(footerStart, footerStart + footerLength);
         var output = new ArrayBufferWriter<byte>(4096);
         new Copier(input, output).CopyStruct(Schema.FileMetaData, 0);
         if (input.Position != footerStart + footerLength)
@@ -205,42 +204,26 @@ internal static class ParquetFooter
     }
 
     /// <summary>Copies a struct field by field, re-encoding field headers around the fields left out.</summary>
-    private sealed class Copier(WindowInput input, ArrayBufferWriter<byte> output)
+    private sealed class Copier(ThriftFileInput input, ArrayBufferWriter<byte> output)
     {
-        private readonly ThriftCompactReader _skipper = new(input);
+        private readonly ThriftCompactReader _reader = new(input);
 
         public void CopyStruct(Struct schema, int depth)
         {
             CheckDepth(depth);
             short lastIn = 0;
             short lastOut = 0;
-            while (true)
+            while (_reader.ReadFieldHeader(ref lastIn, out var type, out var id))
             {
-                var b = input.ReadByte();
-                var type = b & 0x0F;
-                if (b == 0)
-                {
-                    Write(0);
-                    return;
-                }
-
-                var delta = b >> 4;
-                int id = delta == 0 ? ZigZag(ReadVarint()) : lastIn + delta;
-                if (id is < short.MinValue or > short.MaxValue)
-                {
-                    throw new InvalidDataException("thrift field id out of range");
-                }
-
-                lastIn = (short)id;
-                var field = schema.Find(lastIn);
-                if (type is 0 or > ThriftCompactReader.Struct)
+                var field = schema.Find(id);
+                if (type > ThriftCompactReader.Struct)
                 {
                     throw new InvalidDataException(FormattableString.Invariant($"footer: {schema.Name} field {id} has thrift type {type}, which does not exist"));
                 }
 
                 if (field is null || field.Dropped)
                 {
-                    _skipper.Skip(type, depth + 1);
+                    _reader.Skip(type, depth + 1);
                     continue;
                 }
 
@@ -261,12 +244,14 @@ internal static class ParquetFooter
                     WriteVarint((uint)((id << 1) ^ (id >> 31)));
                 }
 
-                lastOut = (short)id;
+                lastOut = id;
                 if (field.Type.Kind != Kind.Bool)
                 {
                     CopyValue(field.Type, depth + 1);
                 }
             }
+
+            Write(0);
         }
 
         private void CopyValue(ValueType type, int depth)
@@ -326,22 +311,6 @@ internal static class ParquetFooter
             ? size
             : throw new InvalidDataException(FormattableString.Invariant($"footer: a size of {size}"));
 
-        private ulong ReadVarint()
-        {
-            ulong value = 0;
-            for (var i = 0; i < 5; i++)
-            {
-                var b = input.ReadByte();
-                value |= (ulong)(b & 0x7F) << (7 * i);
-                if ((b & 0x80) == 0)
-                {
-                    return value;
-                }
-            }
-
-            throw new InvalidDataException("footer: a thrift varint too long");
-        }
-
         private ulong CopyVarint(int maxBytes)
         {
             ulong value = 0;
@@ -358,10 +327,6 @@ internal static class ParquetFooter
 
             throw new InvalidDataException("footer: a thrift varint too long");
         }
-
-        private static int ZigZag(ulong value) => value <= uint.MaxValue
-            ? (int)((uint)value >> 1) ^ -(int)((uint)value & 1)
-            : throw new InvalidDataException("footer: thrift field id out of range");
 
         private void WriteVarint(uint value)
         {
@@ -382,93 +347,10 @@ internal static class ParquetFooter
 
         private static void CheckDepth(int depth)
         {
-            if (depth > MaxDepth)
+            if (depth > ThriftCompactReader.MaxDepth)
             {
                 throw new InvalidDataException("footer: thrift structure nested too deeply");
             }
-        }
-    }
-
-    /// <summary>A byte range of a stream read through a 64 KiB window; past its end is an <see cref="InvalidDataException"/>.</summary>
-    private sealed class WindowInput(Stream file, long start, long length) : IThriftInput, IDisposable
-    {
-        private const int Size = 1 << 16;
-        private byte[] _window = ArrayPool<byte>.Shared.Rent(Size);
-        private long _windowStart;
-        private int _windowLength;
-        private long _offset;
-
-        public long Position => start + _offset;
-
-        public byte ReadByte()
-        {
-            if (_windowLength == 0 || Position >= _windowStart + _windowLength)
-            {
-                Load(Position);
-            }
-
-            return _window[(int)(start + _offset++ - _windowStart)];
-        }
-
-        public void Skip(ulong count)
-        {
-            if (count > (ulong)(start + length - Position))
-            {
-                throw new InvalidDataException("the footer ends inside a structure");
-            }
-
-            _offset += (long)count;
-        }
-
-        public void CopyTo(ArrayBufferWriter<byte> output, ulong count)
-        {
-            if (count > (ulong)(start + length - Position))
-            {
-                throw new InvalidDataException("the footer ends inside a structure");
-            }
-
-            var left = (long)count;
-            while (left > 0)
-            {
-                if (_windowLength == 0 || Position >= _windowStart + _windowLength)
-                {
-                    Load(Position);
-                }
-
-                var n = (int)Math.Min(left, _windowStart + _windowLength - Position);
-                _window.AsSpan((int)(Position - _windowStart), n).CopyTo(output.GetSpan(n));
-                output.Advance(n);
-                _offset += n;
-                left -= n;
-            }
-        }
-
-        public void Dispose()
-        {
-            if (_window.Length > 0)
-            {
-                ArrayPool<byte>.Shared.Return(_window);
-                _window = [];
-            }
-        }
-
-        private void Load(long position)
-        {
-            var end = start + length;
-            if (position >= end)
-            {
-                throw new InvalidDataException("the footer ends inside a structure");
-            }
-
-            var n = (int)Math.Min(Size, end - position);
-            file.Seek(position, SeekOrigin.Begin);
-            if (file.ReadAtLeast(_window.AsSpan(0, n), n, throwOnEndOfStream: false) < n)
-            {
-                throw new InvalidDataException("the file ends inside its footer");
-            }
-
-            _windowStart = position;
-            _windowLength = n;
         }
     }
 

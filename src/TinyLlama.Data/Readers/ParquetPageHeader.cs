@@ -234,6 +234,115 @@ internal sealed class ThriftMemoryInput(ReadOnlyMemory<byte> data) : IThriftInpu
 }
 
 /// <summary>
+/// Thrift bytes in a range of a seekable stream, read through a 64 KiB window: skipped fields (statistics holding whole
+/// 10 MB values, with some writers) are seeked over, so they cost no memory. The window is kept across
+/// <see cref="Reset"/>, so reading the next structure right after the last one usually needs no read at all, and
+/// <see cref="CopyBuffered"/> hands out what it already holds. Reading past the range, or past the end of the file, is
+/// an <see cref="InvalidDataException"/>.
+/// </summary>
+/// <param name="file">The stream; it is sought before every read, so other readers of it are not disturbed.</param>
+/// <param name="what">What is read, for messages ("the page header", "the footer").</param>
+/// <param name="range">What the range is, for messages ("the column chunk").</param>
+internal sealed class ThriftFileInput(Stream file, string what, string range) : IThriftInput, IDisposable
+{
+    private const int Size = 1 << 16;
+    private byte[] _window = System.Buffers.ArrayPool<byte>.Shared.Rent(Size);
+    private long _windowStart;
+    private int _windowLength;
+    private long _end;
+
+    public long Position { get; private set; }
+
+    /// <summary>Reads from <paramref name="position"/> on, up to <paramref name="end"/>.</summary>
+    public void Reset(long position, long end)
+    {
+        Position = position;
+        _end = end;
+    }
+
+    public byte ReadByte()
+    {
+        if (Position < _windowStart || Position >= _windowStart + _windowLength)
+        {
+            Load(Position);
+        }
+
+        return _window[(int)(Position++ - _windowStart)];
+    }
+
+    public void Skip(ulong count)
+    {
+        Position += (long)Checked(count);
+    }
+
+    /// <summary>Copies <paramref name="count"/> bytes from the range to <paramref name="output"/>.</summary>
+    public void CopyTo(System.Buffers.IBufferWriter<byte> output, ulong count)
+    {
+        var left = (long)Checked(count);
+        while (left > 0)
+        {
+            if (Position < _windowStart || Position >= _windowStart + _windowLength)
+            {
+                Load(Position);
+            }
+
+            var n = (int)Math.Min(left, _windowStart + _windowLength - Position);
+            _window.AsSpan((int)(Position - _windowStart), n).CopyTo(output.GetSpan(n));
+            output.Advance(n);
+            Position += n;
+            left -= n;
+        }
+    }
+
+    /// <summary>Copies what the window holds from file offset <paramref name="from"/> on; returns the count.</summary>
+    public int CopyBuffered(long from, Span<byte> destination)
+    {
+        if (from < _windowStart || from >= _windowStart + _windowLength)
+        {
+            return 0;
+        }
+
+        var n = (int)Math.Min(destination.Length, _windowStart + _windowLength - from);
+        _window.AsSpan((int)(from - _windowStart), n).CopyTo(destination);
+        return n;
+    }
+
+    public void Dispose()
+    {
+        _windowLength = 0;
+        if (_window.Length > 0)
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(_window);
+            _window = [];
+        }
+    }
+
+    private ulong Checked(ulong count) => count <= (ulong)(_end - Position)
+        ? count
+        : throw new InvalidDataException($"{what} runs past the end of {range}");
+
+    private void Load(long position)
+    {
+        if (position >= _end)
+        {
+            throw new InvalidDataException($"{what} runs past the end of {range}");
+        }
+
+        var length = (int)Math.Min(Size, _end - position);
+        _windowLength = 0;
+        file.Seek(position, SeekOrigin.Begin);
+        var read = file.ReadAtLeast(_window.AsSpan(0, length), length, throwOnEndOfStream: false);
+        if (read < length)
+        {
+            throw new InvalidDataException(FormattableString.Invariant($"the file ends at byte {position + read}, inside {what} (truncated?)"));
+        }
+
+        _windowStart = position;
+        _windowLength = length;
+    }
+}
+
+/// <summary>
 /// A strict reader of the Thrift compact protocol, enough for parquet page headers: field headers, zigzag varints,
 /// booleans, and skipping any field of any type (nesting depth limited).
 /// </summary>
@@ -243,7 +352,8 @@ internal sealed class ThriftCompactReader(IThriftInput input)
     public const int BoolFalse = 2;
     public const int I32 = 5;
     public const int Struct = 12;
-    private const int MaxDepth = 32;
+    /// <summary>How deep structures may nest.</summary>
+    public const int MaxDepth = 32;
 
     public static void Expect(int type, int expected, string field)
     {
@@ -265,10 +375,17 @@ internal sealed class ThriftCompactReader(IThriftInput input)
     {
         var b = ReadByte();
         type = b & 0x0F;
-        if (type == 0)
+        if (b == 0)
         {
             id = 0;
             return false;
+        }
+
+        if (type == 0)
+        {
+            // STOP is the whole byte 0; a field delta with type 0 is no type at all (readers that test the byte and
+            // readers that test the type nibble would part ways here).
+            throw new InvalidDataException(FormattableString.Invariant($"a thrift field header 0x{b:X2} of type 0"));
         }
 
         var delta = b >> 4;

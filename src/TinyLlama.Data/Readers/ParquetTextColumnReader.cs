@@ -30,11 +30,10 @@ internal sealed class ParquetTextColumnReader : IDisposable
     public const int DefaultStreamAbove = 4 << 20;
 
     private const int RleEncoding = 3;
-    private const int HeaderWindow = 1 << 16;
 
     private readonly string _path;
     private readonly Stream _file;
-    private readonly ChunkInput _input;
+    private readonly ThriftFileInput _input;
     private readonly ByteBuffer _compressed = new(1 << 16);
     private readonly ByteBuffer _page = new(1 << 16);
     private readonly ByteBuffer _dictionary = new(1 << 12);
@@ -76,7 +75,7 @@ internal sealed class ParquetTextColumnReader : IDisposable
         _path = path;
         _file = file;
         _streamAbove = streamAbove;
-        _input = new ChunkInput(this);
+        _input = new ThriftFileInput(file, "the page header", "the column chunk");
     }
 
     /// <summary>Pages streamed rather than read whole since this reader was created.</summary>
@@ -825,74 +824,6 @@ internal sealed class ParquetTextColumnReader : IDisposable
     {
         FailureReason = reason;
         throw new BadInputException(_path, row, offset, $"{reason}: row group {_group}, column '{_column}': {detail}", inner);
-    }
-
-    /// <summary>
-    /// The column chunk's bytes from a position, read through a 64 KiB window: page headers are parsed from it and
-    /// skipped fields (statistics) are seeked over, so a header holding whole 10 MB values costs no memory.
-    /// </summary>
-    private sealed class ChunkInput(ParquetTextColumnReader owner) : IThriftInput, IDisposable
-    {
-        private readonly ByteBuffer _window = new(HeaderWindow);
-        private long _windowStart;
-        private int _windowLength;
-        private long _end;
-
-        public long Position { get; private set; }
-
-        public void Reset(long position, long end)
-        {
-            Position = position;
-            _end = end;
-        }
-
-        public byte ReadByte()
-        {
-            if (Position < _windowStart || Position >= _windowStart + _windowLength)
-            {
-                if (Position >= _end)
-                {
-                    throw new InvalidDataException("the page header runs past the end of the column chunk");
-                }
-
-                var length = (int)Math.Min(HeaderWindow, _end - Position);
-                _windowLength = 0;
-                owner.ReadAt(Position, _window.Array.AsSpan(0, length));
-                _windowStart = Position;
-                _windowLength = length;
-            }
-
-            return _window.Array[(int)(Position++ - _windowStart)];
-        }
-
-        public void Skip(ulong count)
-        {
-            if (count > (ulong)(_end - Position))
-            {
-                throw new InvalidDataException("the page header runs past the end of the column chunk");
-            }
-
-            Position += (long)count;
-        }
-
-        /// <summary>Copies what the window holds from file offset <paramref name="from"/> on; returns the count.</summary>
-        public int CopyBuffered(long from, Span<byte> destination)
-        {
-            if (from < _windowStart || from >= _windowStart + _windowLength)
-            {
-                return 0;
-            }
-
-            var n = (int)Math.Min(destination.Length, _windowStart + _windowLength - from);
-            _window.Array.AsSpan((int)(from - _windowStart), n).CopyTo(destination);
-            return n;
-        }
-
-        public void Dispose()
-        {
-            _window.Dispose();
-            _windowLength = 0;
-        }
     }
 
     private static void Grow(ref int[] array, int size)
