@@ -79,7 +79,7 @@ internal sealed class SidecarJson
     private static string ScalarArray(IEnumerable<string> values) => "[" + string.Join(", ", values.Select(Str)) + "]";
 
     /// <summary>The sidecar's bytes.</summary>
-    public byte[] Write(in SidecarContent c)
+    public byte[] Write(SidecarContent c)
     {
         var w = new ArrayBufferWriter<byte>(256 + (c.Spans.Count * 64));
 
@@ -101,25 +101,15 @@ internal sealed class SidecarJson
         }
 
         Raw(w, _head);
-        if (fileTable.Count == 0)
+        Lines(w, fileTable.Count, isObject: false, indent: 2, i =>
         {
-            Raw(w, "[]"u8);
-        }
-        else
-        {
-            Raw(w, "[\n"u8);
-            for (var i = 0; i < fileTable.Count; i++)
-            {
-                var (s, f) = fileTable[i];
-                Raw(w, "    ["u8);
-                Raw(w, _sourceNames[s]);
-                Raw(w, ", "u8);
-                Raw(w, _filePaths[s][f]);
-                Raw(w, i + 1 < fileTable.Count ? "],\n"u8 : "]\n"u8);
-            }
-
-            Raw(w, "  ]"u8);
-        }
+            var (s, f) = fileTable[i];
+            Raw(w, "    ["u8);
+            Raw(w, _sourceNames[s]);
+            Raw(w, ", "u8);
+            Raw(w, _filePaths[s][f]);
+            Raw(w, "]"u8);
+        });
 
         Raw(w, ",\n  \"format\": \"LITPKDS\",\n  \"index\": "u8);
         Number(w, c.Index);
@@ -130,64 +120,45 @@ internal sealed class SidecarJson
         Raw(w, ",\n  \"shard\": "u8);
         Raw(w, Quote(c.Name));
         Raw(w, _sources);
-        if (c.Spans.Count == 0)
+        var spans = c.Spans;
+        Lines(w, spans.Count, isObject: false, indent: 2, i =>
         {
-            Raw(w, "[]"u8);
-        }
-        else
-        {
-            Raw(w, "[\n"u8);
-            for (var i = 0; i < c.Spans.Count; i++)
-            {
-                var s = c.Spans[i];
-                Raw(w, "    ["u8);
-                Number(w, s.Offset);
-                Raw(w, ", "u8);
-                Number(w, s.Unit.Source);
-                Raw(w, ", "u8);
-                Number(w, spanFiles[i]);
-                Raw(w, ", "u8);
-                Number(w, s.Record);
-                Raw(w, ", "u8);
-                Number(w, s.Start);
-                Raw(w, ", "u8);
-                Number(w, s.End);
-                Raw(w, ", "u8);
-                Number(w, s.FramedLength);
-                Raw(w, ", "u8);
-                Number(w, s.Unit.Epoch);
-                Raw(w, ", "u8);
-                Number(w, s.Unit.Stage);
-                Raw(w, i + 1 < c.Spans.Count ? "],\n"u8 : "]\n"u8);
-            }
-
-            Raw(w, "  ]"u8);
-        }
+            var s = spans[i];
+            Raw(w, "    ["u8);
+            Number(w, s.Offset);
+            Raw(w, ", "u8);
+            Number(w, s.Unit.Source);
+            Raw(w, ", "u8);
+            Number(w, spanFiles[i]);
+            Raw(w, ", "u8);
+            Number(w, s.Record);
+            Raw(w, ", "u8);
+            Number(w, s.Start);
+            Raw(w, ", "u8);
+            Number(w, s.End);
+            Raw(w, ", "u8);
+            Number(w, s.FramedLength);
+            Raw(w, ", "u8);
+            Number(w, s.Unit.Epoch);
+            Raw(w, ", "u8);
+            Number(w, s.Unit.Stage);
+            Raw(w, "]"u8);
+        });
 
         Raw(w, _specToStages);
         Number(w, c.Index * _ctx.ChunkSize);
         Raw(w, _tokenizer);
         Number(w, c.Bos);
         Raw(w, ",\n    \"by_source\": "u8);
-        if (_sourcesByName.Length == 0)
+        var bySource = c.TokensBySource;
+        Lines(w, _sourcesByName.Length, isObject: true, indent: 4, i =>
         {
-            Raw(w, "{}"u8);
-        }
-        else
-        {
-            Raw(w, "{\n"u8);
-            for (var i = 0; i < _sourcesByName.Length; i++)
-            {
-                var s = _sourcesByName[i];
-                Raw(w, "      "u8);
-                Raw(w, _sourceNames[s]);
-                Raw(w, ": "u8);
-                Number(w, c.TokensBySource[s]);
-                Raw(w, i + 1 < _sourcesByName.Length ? ",\n"u8 : "\n"u8);
-            }
-
-            Raw(w, "    }"u8);
-        }
+            var s = _sourcesByName[i];
+            Raw(w, "      "u8);
+            Raw(w, _sourceNames[s]);
+            Raw(w, ": "u8);
+            Number(w, bySource[s]);
+        });
 
         Raw(w, ",\n    \"eos\": "u8);
         Number(w, c.Eos);
@@ -210,31 +181,46 @@ internal sealed class SidecarJson
         Raw(w, ",\n    \"position\": "u8);
         Number(w, state.Position);
         Raw(w, ",\n    \"sources\": "u8);
-        if (state.Sources.Count == 0)
+        Lines(w, state.Sources.Count, isObject: false, indent: 4, i =>
         {
-            Raw(w, "[]"u8);
-        }
-        else
-        {
-            Raw(w, "[\n"u8);
-            for (var i = 0; i < state.Sources.Count; i++)
-            {
-                var c = state.Sources[i];
-                Raw(w, "      {\n        \"emitted\": "u8);
-                Number(w, c.Emitted);
-                Raw(w, ",\n        \"epoch\": "u8);
-                Number(w, c.Epoch);
-                Raw(w, ",\n        \"index\": "u8);
-                Number(w, c.Index);
-                Raw(w, ",\n        \"offset\": "u8);
-                Number(w, c.Offset);
-                Raw(w, i + 1 < state.Sources.Count ? "\n      },\n"u8 : "\n      }\n"u8);
-            }
-
-            Raw(w, "    ]"u8);
-        }
+            var c = state.Sources[i];
+            Raw(w, "      {\n        \"emitted\": "u8);
+            Number(w, c.Emitted);
+            Raw(w, ",\n        \"epoch\": "u8);
+            Number(w, c.Epoch);
+            Raw(w, ",\n        \"index\": "u8);
+            Number(w, c.Index);
+            Raw(w, ",\n        \"offset\": "u8);
+            Number(w, c.Offset);
+            Raw(w, "\n      }"u8);
+        });
 
         Raw(w, "\n  }"u8);
+    }
+
+    /// <summary>
+    /// A JSON array or object laid out as <see cref="Util.CanonicalJson"/> lays out one that does not fit a line: empty
+    /// as <c>[]</c> / <c>{}</c>, else one item a line (each item writes its own indentation) and the closing bracket
+    /// at <paramref name="indent"/> spaces.
+    /// </summary>
+    private static void Lines(ArrayBufferWriter<byte> w, int count, bool isObject, int indent, Action<int> item)
+    {
+        if (count == 0)
+        {
+            Raw(w, isObject ? "{}"u8 : "[]"u8);
+            return;
+        }
+
+        Raw(w, isObject ? "{\n"u8 : "[\n"u8);
+        for (var i = 0; i < count; i++)
+        {
+            item(i);
+            Raw(w, i + 1 < count ? ",\n"u8 : "\n"u8);
+        }
+
+        w.GetSpan(indent)[..indent].Fill((byte)' ');
+        w.Advance(indent);
+        Raw(w, isObject ? "}"u8 : "]"u8);
     }
 
     private static void Raw(ArrayBufferWriter<byte> w, ReadOnlySpan<byte> bytes) => w.Write(bytes);
