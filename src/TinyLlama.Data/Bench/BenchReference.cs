@@ -106,31 +106,38 @@ internal static class BenchReference
         }
     }
 
-    /// <summary>Runs a command under /usr/bin/time; returns its stdout and wall_s, cpu_s, user_s, sys_s, peak_rss_bytes.</summary>
-    public static (string Stdout, JsonObject Time) RunTimed(string directory, IReadOnlyList<string> command)
+    /// <summary>Runs a program to its end and returns its standard output; a non-zero exit is an error quoting its standard error.</summary>
+    internal static string Capture(string fileName, IEnumerable<string> arguments, string? directory, string what)
     {
-        var timeFile = Path.Combine(directory, "time.txt");
-        var start = new ProcessStartInfo("/usr/bin/time")
+        var start = new ProcessStartInfo(fileName)
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
-            WorkingDirectory = directory,
+            WorkingDirectory = directory ?? "",
         };
-        foreach (var a in (string[])["-f", "%e %U %S %M", "-o", timeFile, .. command])
+        foreach (var a in arguments)
         {
             start.ArgumentList.Add(a);
         }
 
-        using var process = Process.Start(start) ?? throw new InvalidOperationException("cannot start /usr/bin/time");
+        using var process = Process.Start(start) ?? throw new InvalidOperationException($"cannot start {fileName}");
         var stderr = process.StandardError.ReadToEndAsync();
         var stdout = process.StandardOutput.ReadToEnd();
         process.WaitForExit();
         if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"{string.Join(' ', command)} failed with exit code {process.ExitCode}: {stderr.Result}");
+            throw new InvalidOperationException($"{what} failed with exit code {process.ExitCode}: {stderr.Result}");
         }
 
+        return stdout;
+    }
+
+    /// <summary>Runs a command under /usr/bin/time; returns its stdout and wall_s, cpu_s, user_s, sys_s, peak_rss_bytes.</summary>
+    public static (string Stdout, JsonObject Time) RunTimed(string directory, IReadOnlyList<string> command)
+    {
+        var timeFile = Path.Combine(directory, "time.txt");
+        var stdout = Capture("/usr/bin/time", ["-f", "%e %U %S %M", "-o", timeFile, .. command], directory, string.Join(' ', command));
         var fields = File.ReadAllLines(timeFile)[^1].Split(' ');
         File.Delete(timeFile);
         var wall = double.Parse(fields[0], CultureInfo.InvariantCulture);

@@ -134,29 +134,7 @@ public static class BenchSuite
         var start = options.Child(["bench-one", kind, "--work", work, "--threads", threads.ToString(CultureInfo.InvariantCulture)]);
 
         // Pinned like the references: N threads on CPUs 0..N-1.
-        var pinned = new ProcessStartInfo("taskset")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        pinned.ArgumentList.Add("-c");
-        pinned.ArgumentList.Add(cpus);
-        pinned.ArgumentList.Add(start.FileName);
-        foreach (var a in start.ArgumentList)
-        {
-            pinned.ArgumentList.Add(a);
-        }
-
-        using var process = Process.Start(pinned) ?? throw new InvalidOperationException("cannot start the measurement process");
-        var stderr = process.StandardError.ReadToEndAsync();
-        var stdout = process.StandardOutput.ReadToEnd();
-        process.WaitForExit();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"measurement {kind} ({threads} threads) failed with exit code {process.ExitCode}: {stderr.Result}");
-        }
-
+        var stdout = BenchReference.Capture("taskset", ["-c", cpus, start.FileName, .. start.ArgumentList], null, $"measurement {kind} ({threads} threads)");
         return JsonNode.Parse(stdout.Trim().Split('\n')[^1])!.AsObject();
     }
 
