@@ -527,7 +527,7 @@ internal sealed class ParquetTextColumnReader : IDisposable
             {
                 var left = valueBytes;
                 Span<byte> prefix = stackalloc byte[4];
-                var skip = _levelBytes;
+                Span<byte> scratch = stackalloc byte[4096];
                 for (var k = 0; k < nonNull; k++)
                 {
                     check.ReadExactly(prefix);
@@ -540,8 +540,7 @@ internal sealed class ParquetTextColumnReader : IDisposable
                     left -= 4 + length;
                     for (var rest = length; rest > 0;)
                     {
-                        skip.Reserve(Math.Min(rest, 1 << 16));
-                        var n = check.Read(skip.Array.AsSpan(0, Math.Min(rest, 1 << 16)));
+                        var n = check.Read(scratch[..Math.Min(rest, scratch.Length)]);
                         if (n == 0)
                         {
                             return false;

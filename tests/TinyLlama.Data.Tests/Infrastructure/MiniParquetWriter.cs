@@ -181,7 +181,8 @@ internal static class MiniParquetWriter
         }
     }
 
-    private static byte[] Varint(ulong value)
+    /// <summary>An unsigned LEB128 varint (thrift's, snappy's preamble, parquet's run headers).</summary>
+    public static byte[] Varint(ulong value)
     {
         var bytes = new List<byte>();
         while (value >= 0x80)

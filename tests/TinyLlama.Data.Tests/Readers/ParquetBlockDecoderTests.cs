@@ -1,5 +1,6 @@
 using System.Text;
 using TinyLlama.Data.Readers;
+using TinyLlama.Data.Tests.Infrastructure;
 
 namespace TinyLlama.Data.Tests.Readers;
 
@@ -116,7 +117,7 @@ public sealed class ParquetBlockDecoderTests
             }
         }
 
-        var block = Varint(expected.Count).Concat(snappy).ToArray();
+        var block = MiniParquetWriter.Varint((ulong)expected.Count).Concat(snappy).ToArray();
         var whole = new byte[expected.Count];
         SnappyBlock.Decompress(block, whole);
         whole.Should().Equal(expected);
@@ -130,7 +131,7 @@ public sealed class ParquetBlockDecoderTests
         var literal = Enumerable.Range(0, 1_200_000).Select(i => (byte)(i * 7)).ToArray();
         var n = literal.Length - 1;
         const int Offset = 700_000;
-        byte[] block = [.. Varint(literal.Length + 4), 0xFC, (byte)n, (byte)(n >> 8), (byte)(n >> 16), (byte)(n >> 24), .. literal,
+        byte[] block = [.. MiniParquetWriter.Varint((ulong)literal.Length + 4), 0xFC, (byte)n, (byte)(n >> 8), (byte)(n >> 16), (byte)(n >> 24), .. literal,
             0x0F, Offset & 0xFF, (Offset >> 8) & 0xFF, (Offset >> 16) & 0xFF, 0];
         var whole = new byte[literal.Length + 4];
         SnappyBlock.Decompress(block, whole);
@@ -158,19 +159,6 @@ public sealed class ParquetBlockDecoderTests
         byte[] reaching = [0, 0, 0, 3, 0, 0, 0, 4, .. first, 0, 0, 0, 6, 0, 0, 0, 4, 0x02, 0x03, 0x00, 0x00];
         var act = () => Drain(new Lz4DecoderStream(new BufferedInput(new MemoryStream(reaching)), reaching.Length, 9, hadoop: true));
         act.Should().Throw<InvalidDataException>();
-    }
-
-    private static byte[] Varint(long value)
-    {
-        var bytes = new List<byte>();
-        while (value >= 0x80)
-        {
-            bytes.Add((byte)(value | 0x80));
-            value >>= 7;
-        }
-
-        bytes.Add((byte)value);
-        return [.. bytes];
     }
 
     [Fact]
