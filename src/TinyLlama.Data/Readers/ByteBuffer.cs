@@ -12,8 +12,6 @@ internal sealed class ByteBuffer : IDisposable
 {
     public const int PoolLimit = 1 << 20;
 
-    /// <summary>Dropping a buffer at least this large collects it at once (see <see cref="Reserve"/>).</summary>
-
     private byte[] _array;
 
     public ByteBuffer(int initialSize) => _array = Rent(initialSize);
