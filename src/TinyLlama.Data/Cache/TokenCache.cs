@@ -93,7 +93,7 @@ public sealed class TokenCache(string directory, SentencePieceTokenizer tokenize
             }
         }
 
-        return TokenCacheEntry.Open(basePath, RecordCounts.FromJson(meta["records"]!.AsObject()));
+        return TokenCacheEntry.Open(basePath, RecordCounts.FromJson(meta["records"]!.AsObject()), (long)meta["bytes"]!["bin"]!);
     }
 
     /// <summary>Threads <see cref="GetOrBuild"/> tokenizes one file with (1 = everything on the caller's thread).</summary>

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Runtime.InteropServices;
 using System.Text.Json.Nodes;
 using TinyLlama.Data.Errors;
 
@@ -104,26 +103,29 @@ public sealed class RecordCounts
     }
 }
 
-/// <summary>A complete token cache of one input file, opened for reading.</summary>
+/// <summary>One document of a token cache, as its index describes it.</summary>
+/// <param name="Tokens">Ids of the document (no separators).</param>
+/// <param name="ByteOffset">Offset of its first id in the <c>.bin</c> file.</param>
+/// <param name="Record">Record index (line or row) in the input file.</param>
+public readonly record struct CachedDocument(int Tokens, long ByteOffset, long Record);
+
+/// <summary>
+/// A complete token cache of one input file, opened for reading. Opening reads the index header and checks
+/// the files' sizes only; nothing per document is held in memory (a corpus of a billion documents must not
+/// need gigabytes to plan). <see cref="ReadIndex"/> streams the documents in file order and checks them.
+/// </summary>
 public sealed class TokenCacheEntry
 {
-    private readonly long[] _pointers;
+    private const int ReadBuffer = 1 << 16;
+    private readonly long _binLength;
 
-    internal TokenCacheEntry(string basePath, byte dtype, int[] sizes, long[] records, RecordCounts counts)
+    private TokenCacheEntry(string basePath, byte dtype, int documents, long binLength, RecordCounts counts)
     {
         BasePath = basePath;
         Dtype = dtype;
-        DocumentTokens = sizes;
-        Records = records;
+        DocumentCount = documents;
+        _binLength = binLength;
         Counts = counts;
-        _pointers = new long[sizes.Length];
-        var width = Shards.LitPkdsFormat.TokenWidth(dtype);
-        long p = 0;
-        for (var i = 0; i < sizes.Length; i++)
-        {
-            _pointers[i] = p;
-            p += (long)sizes[i] * width;
-        }
     }
 
     /// <summary>Path without extension; the entry's files are BasePath + .bin/.idx/.rec/.json.</summary>
@@ -131,56 +133,135 @@ public sealed class TokenCacheEntry
 
     public string BinPath => BasePath + ".bin";
 
+    public string IndexPath => BasePath + ".idx";
+
+    public string RecordsPath => BasePath + ".rec";
+
     public byte Dtype { get; }
-
-    /// <summary>Tokens of each used document (no separators), in file order.</summary>
-    public IReadOnlyList<int> DocumentTokens { get; }
-
-    /// <summary>Record index (line or row) in the input file of each document.</summary>
-    public IReadOnlyList<long> Records { get; }
 
     public RecordCounts Counts { get; }
 
-    public int DocumentCount => DocumentTokens.Count;
+    /// <summary>Documents in the cache (the used records of the file).</summary>
+    public int DocumentCount { get; }
 
-    /// <summary>Byte offset of a document's first token in the .bin file.</summary>
-    public long ByteOffset(int document) => _pointers[document];
+    /// <summary>Ids in the cache, all documents (no separators).</summary>
+    public long Tokens => Counts.Tokens;
 
-    internal static TokenCacheEntry Open(string basePath, RecordCounts counts)
+    /// <summary>Tokens of all documents framed by <paramref name="framing"/>.</summary>
+    public long FramedTokens(Packing.Framing framing) => Tokens + ((long)DocumentCount * framing.Extra);
+
+    /// <summary>
+    /// The documents in file order, streamed from the <c>.idx</c> and <c>.rec</c> files (a few buffers of memory
+    /// whatever their number), each checked as it is read: sizes not negative, pointers equal to the running
+    /// sum of sizes, record numbers increasing; at the end, the sizes must add up to the metadata's token count
+    /// and fill the <c>.bin</c> exactly. A cache that fails is an <see cref="IoFailureException"/> naming the file.
+    /// </summary>
+    public IEnumerable<CachedDocument> ReadIndex()
     {
-        var idxPath = basePath + ".idx";
-        byte[] idx;
-        byte[] rec;
+        var n = DocumentCount;
+        var width = Shards.LitPkdsFormat.TokenWidth(Dtype);
+        using var idx = OpenRead(IndexPath);
+        using var rec = OpenRead(RecordsPath);
+        using var sizes = new BinaryReader(idx, System.Text.Encoding.UTF8, leaveOpen: true);
+        using var pointers = new BinaryReader(OpenRead(IndexPath), System.Text.Encoding.UTF8, leaveOpen: false);
+        using var records = new BinaryReader(rec, System.Text.Encoding.UTF8, leaveOpen: true);
+        idx.Seek(TokenCacheFormat.IndexHeaderSize, SeekOrigin.Begin);
+        pointers.BaseStream.Seek(TokenCacheFormat.IndexHeaderSize + (4L * n), SeekOrigin.Begin);
+        long total = 0;
+        long lastRecord = -1;
+        for (var d = 0; d < n; d++)
+        {
+            int size;
+            long pointer, record;
+            try
+            {
+                size = sizes.ReadInt32();
+                pointer = pointers.ReadInt64();
+                record = records.ReadInt64();
+            }
+            catch (IOException e)
+            {
+                throw new IoFailureException(IndexPath, "cannot read the token cache index: " + e.Message + Rebuild, e);
+            }
+
+            if (size < 0 || pointer != total * width || record <= lastRecord)
+            {
+                throw new IoFailureException(size < 0 || pointer != total * width ? IndexPath : RecordsPath, FormattableString.Invariant(
+                    $"token cache index is corrupt at document {d} (size {size}, pointer {pointer}, record {record}){Rebuild}"));
+            }
+
+            total += size;
+            lastRecord = record;
+            yield return new CachedDocument(size, pointer, record);
+        }
+
+        if (total != Counts.Tokens || total * width != _binLength)
+        {
+            throw new IoFailureException(IndexPath, FormattableString.Invariant(
+                $"token cache index sizes add up to {total} tokens; the metadata says {Counts.Tokens} and the .bin holds {_binLength / width}{Rebuild}"));
+        }
+    }
+
+    private string Rebuild => "; delete " + BasePath + ".* to rebuild";
+
+    private static FileStream OpenRead(string path)
+    {
         try
         {
-            idx = File.ReadAllBytes(idxPath);
-            rec = File.ReadAllBytes(basePath + ".rec");
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, ReadBuffer, FileOptions.SequentialScan);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IoFailureException(path, "cannot read the token cache: " + e.Message, e);
+        }
+    }
+
+    /// <summary>Opens an entry whose files have the sizes its metadata gives (checked by the caller).</summary>
+    internal static TokenCacheEntry Open(string basePath, RecordCounts counts, long binLength)
+    {
+        var idxPath = basePath + ".idx";
+        var header = new byte[TokenCacheFormat.IndexHeaderSize];
+        long idxLength, recLength;
+        try
+        {
+            using var idx = File.OpenHandle(idxPath, FileMode.Open, FileAccess.Read, FileShare.Read);
+            idxLength = RandomAccess.GetLength(idx);
+            var got = idxLength >= header.Length ? RandomAccess.Read(idx, header, 0) : 0;
+            if (got < header.Length)
+            {
+                idxLength = -1;
+            }
+
+            recLength = new FileInfo(basePath + ".rec").Length;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new IoFailureException(idxPath, "cannot read the token cache: " + e.Message, e);
         }
 
-        if (idx.Length < TokenCacheFormat.IndexHeaderSize || !idx.AsSpan(0, 9).SequenceEqual(TokenCacheFormat.IndexMagic))
+        if (idxLength < TokenCacheFormat.IndexHeaderSize || !header.AsSpan(0, 9).SequenceEqual(TokenCacheFormat.IndexMagic))
         {
             throw new IoFailureException(idxPath, "not a token cache index (bad magic); delete it to rebuild");
         }
 
-        var dtype = idx[17];
-        var n = checked((int)BinaryPrimitives.ReadUInt64LittleEndian(idx.AsSpan(18)));
-        var expected = TokenCacheFormat.IndexHeaderSize + (4L * n) + (8L * n) + (8L * (n + 1));
-        if (idx.Length != expected || rec.Length != 8L * n)
-        {
-            throw new IoFailureException(idxPath, "token cache index has the wrong size; delete it to rebuild");
-        }
-
-        var sizes = MemoryMarshal.Cast<byte, int>(idx.AsSpan(TokenCacheFormat.IndexHeaderSize, 4 * n)).ToArray();
-        var records = MemoryMarshal.Cast<byte, long>(rec.AsSpan()).ToArray();
         if (!BitConverter.IsLittleEndian)
         {
             throw new PlatformNotSupportedException("big-endian hosts are not supported");
         }
 
-        return new TokenCacheEntry(basePath, dtype, sizes, records, counts);
+        var dtype = header[17];
+        var n = BinaryPrimitives.ReadUInt64LittleEndian(header.AsSpan(18));
+        if (n > int.MaxValue || (dtype != Shards.LitPkdsFormat.DtypeUInt16 && dtype != Shards.LitPkdsFormat.DtypeInt32))
+        {
+            throw new IoFailureException(idxPath, "token cache index header is corrupt; delete it to rebuild");
+        }
+
+        var expected = TokenCacheFormat.IndexHeaderSize + (4L * (long)n) + (8L * (long)n) + (8L * ((long)n + 1));
+        if (idxLength != expected || recLength != 8L * (long)n || counts.Used != (long)n)
+        {
+            throw new IoFailureException(idxPath, "token cache index has the wrong size; delete it to rebuild");
+        }
+
+        return new TokenCacheEntry(basePath, dtype, (int)n, binLength, counts);
     }
 }

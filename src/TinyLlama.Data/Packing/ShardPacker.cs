@@ -40,6 +40,9 @@ public sealed record PackContext
     /// <summary>Per source, per file: the token cache entry.</summary>
     public required IReadOnlyList<IReadOnlyList<TokenCacheEntry>> Caches { get; init; }
 
+    /// <summary>The documents of <see cref="Caches"/> (sizes, offsets, record numbers), looked up once per span; needed to pack.</summary>
+    internal DocumentTable? Documents { get; init; }
+
     public required IReadOnlyList<string> StageNames { get; init; }
 
     public required string SpecHash { get; init; }
@@ -103,6 +106,7 @@ public sealed class ShardPacker : IDisposable
     private long _fill;
     private long _index;
     private IUnitPlan? _plan;
+    private DocumentTable _documents = null!;
     private long _tokensIn;
     private long _written;
 
@@ -137,6 +141,7 @@ public sealed class ShardPacker : IDisposable
     {
         ArgumentNullException.ThrowIfNull(plan);
         _plan = plan;
+        _documents = _ctx.Documents ?? throw new InvalidOperationException("the pack context has no document table");
         var threads = Math.Max(1, Threads);
         var io = Math.Max(1, IoThreads);
         _queue = new BlockingCollection<ShardJob>(boundedCapacity: threads);
@@ -221,8 +226,8 @@ public sealed class ShardPacker : IDisposable
             }
             else
             {
-                var cache = _ctx.Caches[unit.Source][unit.File];
-                _spans.Add(new PackSpan(_fill, unit, cache.Records[unit.Document], start, start + take, _ctx.Framing.FramedLength(cache.DocumentTokens[unit.Document])));
+                var doc = _documents.Get(unit.Source, unit.File, unit.Document);
+                _spans.Add(new PackSpan(_fill, unit, doc.Record, start, start + take, _ctx.Framing.FramedLength(doc.Tokens), doc.ByteOffset));
             }
 
             _fill += take;
@@ -435,7 +440,7 @@ public sealed class ShardPacker : IDisposable
         {
             foreach (var s in job.Spans)
             {
-                CopyFramed(s.Unit, _ctx.Caches[s.Unit.Source][s.Unit.File], s.Offset, s.Start, s.End - s.Start);
+                CopyFramed(s, _ctx.Caches[s.Unit.Source][s.Unit.File]);
             }
 
             for (var p = _ctx.ChunkSize - job.Pad; p < _ctx.ChunkSize; p++)
@@ -444,15 +449,16 @@ public sealed class ShardPacker : IDisposable
             }
         }
 
-        /// <summary>Copies framed tokens [start, start + count) of the unit's document to the buffer at <paramref name="at"/>.</summary>
-        private void CopyFramed(PackUnit unit, TokenCacheEntry cache, long at, long start, long count)
+        /// <summary>Copies the span's framed tokens [Start, End) of its document to the buffer at its offset.</summary>
+        private void CopyFramed(PackSpan span, TokenCacheEntry cache)
         {
             var framing = _ctx.Framing;
-            long docTokens = cache.DocumentTokens[unit.Document];
-            var framedLength = framing.FramedLength(docTokens);
-            var pos = at;
-            var end = start + count;
-            var p = start;
+            var unit = span.Unit;
+            var framedLength = span.FramedLength;
+            var docTokens = framedLength - framing.Extra;
+            var pos = span.Offset;
+            var end = span.End;
+            var p = span.Start;
             if (framing.Bos && p == 0 && p < end)
             {
                 Put(pos++, framing.BosId);
@@ -467,7 +473,7 @@ public sealed class ShardPacker : IDisposable
             {
                 var bytes = (int)((idsTo - idsFrom) * _width);
                 var dest = _buffer.Span.Slice((int)(LitPkdsFormat.HeaderSize + (pos * _width)), bytes);
-                View(unit, cache).CopyTo(dest, cache.ByteOffset(unit.Document) + (idsFrom * _width));
+                View(unit, cache).CopyTo(dest, span.CacheOffset + (idsFrom * _width));
                 pos += idsTo - idsFrom;
                 p = offset + idsTo;
             }

@@ -24,9 +24,10 @@ internal readonly record struct SidecarContent(
 
 /// <summary>
 /// A run of a document's framed tokens [<see cref="Start"/>, <see cref="End"/>) placed at <see cref="Offset"/>
-/// in a shard: one entry of a sidecar's <c>spans</c> array (<see cref="ShardPacker.SpanFields"/>).
+/// in a shard: one entry of a sidecar's <c>spans</c> array (<see cref="ShardPacker.SpanFields"/>), and where the
+/// document's ids are in its cache's <c>.bin</c> (<see cref="CacheOffset"/>; not in the sidecar).
 /// </summary>
-internal readonly record struct PackSpan(long Offset, PackUnit Unit, long Record, long Start, long End, long FramedLength);
+internal readonly record struct PackSpan(long Offset, PackUnit Unit, long Record, long Start, long End, long FramedLength, long CacheOffset = 0);
 
 /// <summary>
 /// Writes a shard's sidecar straight to UTF-8, in exactly the bytes <see cref="Util.CanonicalJson"/> gives

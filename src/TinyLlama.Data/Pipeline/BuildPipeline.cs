@@ -81,10 +81,11 @@ public static class BuildPipeline
         var context = Prepare(spec, options, removeStaleTemps: false);
         progress ??= new BuildProgress();
         var entries = OpenCaches(context);
-        var plan = PlanStream(context, entries, progress);
+        using var documents = IndexDocuments(context, entries, progress, cancellationToken);
+        var plan = PlanStream(context, documents, progress);
         var shards = spec.Output.ShardCount(plan.TotalTokens);
         var (first, end) = options.Worker.Range(shards);
-        using var packer = Packer(context, entries, progress, options.Threads, k => k >= first && k < end ? ShardAction.Resume : ShardAction.Skip);
+        using var packer = Packer(context, entries, documents, progress, options.Threads, k => k >= first && k < end ? ShardAction.Resume : ShardAction.Skip);
         packer.Pack(plan, cancellationToken);
         return new StepResult("pack", options.Worker, end - first, packer.ShardsWritten, end - first - packer.ShardsWritten);
     }
@@ -189,19 +190,21 @@ public static class BuildPipeline
         return entries;
     }
 
-    private static ScheduledPlan PlanStream(Context c, TokenCacheEntry[][] entries, BuildProgress progress)
+    /// <summary>Reads and checks every cache index into the table the plan and the packer look documents up in.</summary>
+    private static DocumentTable IndexDocuments(Context c, TokenCacheEntry[][] entries, BuildProgress progress, CancellationToken cancellationToken)
     {
         progress.Phase = "plan";
-        var planned = c.Sources.Select((r, s) => new PlannedSource(
-            c.Spec.Sources[s].Name,
-            entries[s].Select(e => e.DocumentTokens).ToList(),
-            c.Framing)).ToList();
-        var plan = new ScheduledPlan(c.Spec, planned);
+        return DocumentTable.Build(entries, c.Layout.Directory, cancellationToken);
+    }
+
+    private static ScheduledPlan PlanStream(Context c, DocumentTable documents, BuildProgress progress)
+    {
+        var plan = new ScheduledPlan(c.Spec, documents, c.Framing);
         progress.SetShardsTotal(c.Spec.Output.ShardCount(plan.TotalTokens));
         return plan;
     }
 
-    private static ShardPacker Packer(Context c, TokenCacheEntry[][] entries, BuildProgress progress, int threads, Func<long, ShardAction> action) =>
+    private static ShardPacker Packer(Context c, TokenCacheEntry[][] entries, DocumentTable documents, BuildProgress progress, int threads, Func<long, ShardAction> action) =>
         new(new PackContext
         {
             Layout = c.Layout,
@@ -215,6 +218,7 @@ public static class BuildPipeline
             SourceNames = c.Spec.Sources.Select(s => s.Name).ToList(),
             FilePaths = c.Sources.Select((r, s) => (IReadOnlyList<string>)r.Files.Select(f => DisplayPath(c.Spec, c.Spec.Sources[s], f)).ToList()).ToList(),
             Caches = entries,
+            Documents = documents,
             StageNames = c.Spec.Stages.Select(s => s.Name).ToList(),
             SpecHash = c.Spec.SpecHash,
             TokenizerSha256 = c.Tokenizer.ModelSha256,
@@ -243,14 +247,15 @@ public static class BuildPipeline
                     $"{rejected} bad records skipped ({reasons}), more than max_bad_records {cap}"));
             }
 
-            summaries.Add(new SourceSummary(c.Spec.Sources[s].Name, files, totals, entries[s].Sum(e => e.DocumentTokens.Sum(t => c.Framing.FramedLength(t))), 0));
+            summaries.Add(new SourceSummary(c.Spec.Sources[s].Name, files, totals, entries[s].Sum(e => e.FramedTokens(c.Framing)), 0));
         }
 
-        var plan = PlanStream(c, entries, progress);
+        using var documents = IndexDocuments(c, entries, progress, cancellationToken);
+        var plan = PlanStream(c, documents, progress);
         progress.Phase = action == ShardAction.Check ? "check" : "pack";
         PackResult pack;
         long written;
-        using (var packer = Packer(c, entries, progress, options.Threads, _ => action))
+        using (var packer = Packer(c, entries, documents, progress, options.Threads, _ => action))
         {
             pack = packer.Pack(plan, cancellationToken);
             written = packer.ShardsWritten;

@@ -147,7 +147,7 @@ public static class BuildPlanner
             {
                 var entry = cache.TryOpen(file, resolved.Options) ?? throw new PlanException(
                     $"source '{s.Name}': {file} is not tokenized yet (no complete cache entry in {cache.Directory}); declare sizes in the spec or run build");
-                tokens += entry.DocumentTokens.Sum(t => framing.FramedLength(t));
+                tokens += entry.FramedTokens(framing);
                 docs += entry.DocumentCount;
             }
 

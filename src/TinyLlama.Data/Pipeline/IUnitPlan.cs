@@ -18,6 +18,3 @@ public interface IUnitPlan
     Mixtures.SchedulerState? TakeStateAtShardStart(long shard);
 }
 
-/// <summary>A source's documents after tokenizing: per file, the framed length of each document.</summary>
-public sealed record PlannedSource(string Name, IReadOnlyList<IReadOnlyList<int>> FileDocumentTokens, Packing.Framing Framing);
-

@@ -12,35 +12,20 @@ namespace TinyLlama.Data.Pipeline;
 /// </summary>
 public sealed class ScheduledPlan : IUnitPlan
 {
-    private readonly IReadOnlyList<PlannedSource> _sources;
-    private readonly int[][] _fileStarts;
+    private readonly DocumentTable _documents;
     private readonly Dictionary<long, SchedulerState> _shardStates = [];
 
-    public ScheduledPlan(BuildSpec spec, IReadOnlyList<PlannedSource> sources)
+    /// <summary>The stream of <paramref name="spec"/> over the documents of <paramref name="documents"/>, framed by <paramref name="framing"/>.</summary>
+    internal ScheduledPlan(BuildSpec spec, DocumentTable documents, Framing framing)
     {
         ArgumentNullException.ThrowIfNull(spec);
-        ArgumentNullException.ThrowIfNull(sources);
-        _sources = sources;
-        _fileStarts = new int[sources.Count][];
+        ArgumentNullException.ThrowIfNull(documents);
+        _documents = documents;
         var mixtureSources = new List<MixtureSource>();
-        for (var s = 0; s < sources.Count; s++)
+        for (var s = 0; s < documents.SourceCount; s++)
         {
-            var files = sources[s].FileDocumentTokens;
-            _fileStarts[s] = new int[files.Count + 1];
-            var lengths = new List<long>();
-            for (var f = 0; f < files.Count; f++)
-            {
-                _fileStarts[s][f] = lengths.Count;
-                foreach (var tokens in files[f])
-                {
-                    lengths.Add(sources[s].Framing.FramedLength(tokens));
-                }
-            }
-
-            _fileStarts[s][files.Count] = lengths.Count;
             var spec_ = spec.Sources[s];
-            mixtureSources.Add(new MixtureSource(spec_.Name, lengths, spec_.MaxEpochs,
-                spec_.Order));
+            mixtureSources.Add(new MixtureSource(spec_.Name, new FramedLengths(documents, s, framing.Extra), spec_.MaxEpochs, spec_.Order));
         }
 
         var stages = ToStages(spec, mixtureSources);
@@ -87,9 +72,8 @@ public sealed class ScheduledPlan : IUnitPlan
         _shardStates[0] = cursor.State;
         while (cursor.TryNext(left, out var u))
         {
-            var starts = _fileStarts[u.Source];
-            var file = FileOf(starts, u.Document);
-            yield return new PackUnit(u.Source, file, u.Document - starts[file], u.Start, u.End, u.Epoch, u.Stage);
+            var file = _documents.FileOf(u.Source, u.Document);
+            yield return new PackUnit(u.Source, file, u.Document - _documents.FileStart(u.Source, file), u.Start, u.End, u.Epoch, u.Stage);
             left -= u.Length;
             if (left == 0)
             {
@@ -102,23 +86,21 @@ public sealed class ScheduledPlan : IUnitPlan
 
     public SchedulerState? TakeStateAtShardStart(long shard) => _shardStates.Remove(shard, out var state) ? state : null;
 
-    private static int FileOf(int[] starts, int document)
+    /// <summary>A source's framed document lengths, read from the table on demand (the scheduler reads one a document drawn).</summary>
+    private sealed class FramedLengths(DocumentTable documents, int source, int extra) : IReadOnlyList<long>
     {
-        // The last file whose first document is at or before `document` (files may be empty).
-        int lo = 0, hi = starts.Length - 2;
-        while (lo < hi)
+        public long this[int index] => documents.Get(source, index).Tokens + (long)extra;
+
+        public int Count { get; } = documents.DocumentCount(source);
+
+        public IEnumerator<long> GetEnumerator()
         {
-            var mid = (lo + hi + 1) >>> 1;
-            if (starts[mid] <= document)
+            for (var d = 0; d < Count; d++)
             {
-                lo = mid;
-            }
-            else
-            {
-                hi = mid - 1;
+                yield return this[d];
             }
         }
 
-        return lo;
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
     }
 }

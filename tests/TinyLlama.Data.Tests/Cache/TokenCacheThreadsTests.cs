@@ -74,8 +74,11 @@ public sealed class TokenCacheThreadsTests
         var actual = new ushort[bin.Length / 2];
         Buffer.BlockCopy(bin, 0, actual, 0, bin.Length);
         actual.Should().Equal(expected);
-        entry.Records.Should().Equal(records);
-        entry.DocumentTokens.Should().Equal(sizes);
+        var index = entry.ReadIndex().ToList();
+        index.Select(d => d.Record).Should().Equal(records);
+        index.Select(d => d.Tokens).Should().Equal(sizes);
+        entry.DocumentCount.Should().Be(sizes.Count);
+        entry.Tokens.Should().Be(sizes.Sum());
         entry.Counts.Read.Should().Be(all.Count);
         entry.Counts.Used.Should().Be(all.Count(r => r.Outcome == RecordOutcome.Used));
         entry.Counts.Empty.Should().Be(all.Count(r => r.Outcome == RecordOutcome.Empty)).And.BeGreaterThan(0);
@@ -128,7 +131,7 @@ public sealed class TokenCacheThreadsTests
         var cache = new TokenCache(dir.Combine(folder), TokenizerTestTexts.Llama2) { Threads = threads };
         var entry = cache.GetOrBuild(input, SlimPajamaSkip, null, CancellationToken.None);
         entry.Counts.Used.Should().BeGreaterThan(100);
-        entry.DocumentTokens.Max().Should().BeGreaterThan(20_000, "some documents are long");
+        entry.ReadIndex().Max(d => d.Tokens).Should().BeGreaterThan(20_000, "some documents are long");
         return entry.BasePath;
     }
 

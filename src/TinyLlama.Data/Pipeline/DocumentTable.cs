@@ -1,0 +1,289 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using Microsoft.Win32.SafeHandles;
+using TinyLlama.Data.Cache;
+using TinyLlama.Data.Errors;
+
+namespace TinyLlama.Data.Pipeline;
+
+/// <summary>
+/// What the scheduler and the packer need of every document of every source, looked up by (source, document
+/// in the source): its size, where its ids are in its file's <c>.bin</c>, and its record number. The
+/// documents are not held in memory: at SlimPajama's ~590 million documents that would be 12 GB. They are
+/// copied, in one sequential pass that also checks every cache index, into one unlinked temp file of 20
+/// bytes a document, and read back through a bounded cache of its blocks. The process's memory is then the
+/// block cache (<see cref="DefaultCacheBytes"/>) plus four bytes a file, whatever the number of documents.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Record layout, little-endian: <c>int32 tokens, int64 byte offset, int64 record</c>; a source's
+/// documents follow its files in order. A block is 409 records (8,180 bytes), read with one <c>pread</c>;
+/// eviction is CLOCK (second chance). Below a few hundred thousand documents every block stays cached after
+/// its first read; above, a random draw costs one block read, and the packer's lookups of the document the
+/// scheduler just drew hit the same block.
+/// </para>
+/// <para>
+/// One temp file per table (per process): it is created in the build's output folder and unlinked at once
+/// on Unix (closed-and-deleted elsewhere), so a killed build leaves nothing behind. Lookups take a lock;
+/// they come from the one thread that walks the schedule.
+/// </para>
+/// </remarks>
+internal sealed class DocumentTable : IDisposable
+{
+    public const int RecordSize = 20;
+    public const int RecordsPerBlock = 409;
+    public const int BlockBytes = RecordSize * RecordsPerBlock;
+
+    /// <summary>The default bound on the block cache: 4,103 blocks, about 800,000 documents.</summary>
+    public const long DefaultCacheBytes = 32L << 20;
+
+    private const int WriteRecords = 52_428;
+
+    private readonly string _path;
+    private readonly SafeFileHandle _handle;
+    private readonly int[][] _fileStarts;
+    private readonly long[] _sourceBase;
+    private readonly long _records;
+    private readonly object _gate = new();
+    private readonly Dictionary<long, int> _slotOf = [];
+    private readonly byte[][] _blocks;
+    private readonly long[] _blockOf;
+    private readonly bool[] _referenced;
+    private int _filled;
+    private int _hand;
+    private long _lastBlock = -1;
+    private int _lastSlot;
+
+    private DocumentTable(string path, SafeFileHandle handle, int[][] fileStarts, long[] sourceBase, long records, long cacheBytes)
+    {
+        _path = path;
+        _handle = handle;
+        _fileStarts = fileStarts;
+        _sourceBase = sourceBase;
+        _records = records;
+        var slots = (int)Math.Clamp(cacheBytes / BlockBytes, 1, int.MaxValue / 2);
+        _blocks = new byte[slots][];
+        _blockOf = new long[slots];
+        _referenced = new bool[slots];
+    }
+
+    /// <summary>Sources in the table.</summary>
+    public int SourceCount => _fileStarts.Length;
+
+    /// <summary>Blocks read from the temp file so far (cache misses).</summary>
+    public long BlockReads { get; private set; }
+
+    /// <summary>
+    /// Reads (and checks) the index of every cache entry, per source in file order, into a new table in
+    /// <paramref name="directory"/>.
+    /// </summary>
+    public static DocumentTable Build(IReadOnlyList<IReadOnlyList<TokenCacheEntry>> entries, string directory, CancellationToken cancellationToken, long cacheBytes = DefaultCacheBytes)
+    {
+        ArgumentNullException.ThrowIfNull(entries);
+        Directory.CreateDirectory(directory);
+        var path = Path.Combine(directory, ".documents" + Util.AtomicFile.TempMarker + Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture));
+        SafeFileHandle handle;
+        try
+        {
+            handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
+            if (!OperatingSystem.IsWindows())
+            {
+                File.Delete(path);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IoFailureException(path, "cannot create the document table: " + e.Message, e);
+        }
+
+        try
+        {
+            var fileStarts = new int[entries.Count][];
+            var sourceBase = new long[entries.Count + 1];
+            var buffer = new byte[WriteRecords * RecordSize];
+            var used = 0;
+            long written = 0;
+            long records = 0;
+            for (var s = 0; s < entries.Count; s++)
+            {
+                sourceBase[s] = records;
+                fileStarts[s] = new int[entries[s].Count + 1];
+                long count = 0;
+                for (var f = 0; f < entries[s].Count; f++)
+                {
+                    cancellationToken.ThrowIfCancellationRequested();
+                    fileStarts[s][f] = (int)count;
+                    foreach (var d in entries[s][f].ReadIndex())
+                    {
+                        var at = buffer.AsSpan(used * RecordSize, RecordSize);
+                        BinaryPrimitives.WriteInt32LittleEndian(at, d.Tokens);
+                        BinaryPrimitives.WriteInt64LittleEndian(at[4..], d.ByteOffset);
+                        BinaryPrimitives.WriteInt64LittleEndian(at[12..], d.Record);
+                        if (++used == WriteRecords)
+                        {
+                            Write(handle, path, buffer, written);
+                            written += buffer.Length;
+                            used = 0;
+                        }
+                    }
+
+                    count += entries[s][f].DocumentCount;
+                    if (count > int.MaxValue)
+                    {
+                        throw new PlanException(string.Create(CultureInfo.InvariantCulture,
+                            $"source {s + 1} has more than {int.MaxValue:N0} documents; split it into several sources"));
+                    }
+                }
+
+                fileStarts[s][entries[s].Count] = (int)count;
+                records += count;
+            }
+
+            sourceBase[entries.Count] = records;
+            Write(handle, path, buffer.AsSpan(0, used * RecordSize), written);
+            return new DocumentTable(path, handle, fileStarts, sourceBase, records, cacheBytes);
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Documents of source <paramref name="source"/>, all files.</summary>
+    public int DocumentCount(int source) => _fileStarts[source][^1];
+
+    /// <summary>Files of source <paramref name="source"/>.</summary>
+    public int FileCount(int source) => _fileStarts[source].Length - 1;
+
+    /// <summary>The source's document number of the first document of <paramref name="file"/>.</summary>
+    public int FileStart(int source, int file) => _fileStarts[source][file];
+
+    /// <summary>The file holding document <paramref name="document"/> of the source (files may be empty).</summary>
+    public int FileOf(int source, int document)
+    {
+        var starts = _fileStarts[source];
+        int lo = 0, hi = starts.Length - 2;
+        while (lo < hi)
+        {
+            var mid = (lo + hi + 1) >>> 1;
+            if (starts[mid] <= document)
+            {
+                lo = mid;
+            }
+            else
+            {
+                hi = mid - 1;
+            }
+        }
+
+        return lo;
+    }
+
+    /// <summary>Document <paramref name="document"/> (in the source's file order) of source <paramref name="source"/>.</summary>
+    public CachedDocument Get(int source, int document)
+    {
+        var r = _sourceBase[source] + document;
+        if ((uint)document >= (uint)DocumentCount(source))
+        {
+            throw new ArgumentOutOfRangeException(nameof(document));
+        }
+
+        var block = r / RecordsPerBlock;
+        var at = (int)(r - (block * RecordsPerBlock)) * RecordSize;
+        lock (_gate)
+        {
+            var bytes = _blocks[Slot(block)].AsSpan(at, RecordSize);
+            return new CachedDocument(
+                BinaryPrimitives.ReadInt32LittleEndian(bytes),
+                BinaryPrimitives.ReadInt64LittleEndian(bytes[4..]),
+                BinaryPrimitives.ReadInt64LittleEndian(bytes[12..]));
+        }
+    }
+
+    /// <summary>Document <paramref name="document"/> of file <paramref name="file"/> of the source.</summary>
+    public CachedDocument Get(int source, int file, int document) => Get(source, _fileStarts[source][file] + document);
+
+    private int Slot(long block)
+    {
+        if (block == _lastBlock)
+        {
+            return _lastSlot;
+        }
+
+        if (_slotOf.TryGetValue(block, out var slot))
+        {
+            _referenced[slot] = true;
+        }
+        else
+        {
+            if (_filled < _blocks.Length)
+            {
+                slot = _filled++;
+                _blocks[slot] = new byte[BlockBytes];
+            }
+            else
+            {
+                // CLOCK: pass over recently used blocks once (clearing their mark), evict the first unmarked one.
+                while (_referenced[_hand])
+                {
+                    _referenced[_hand] = false;
+                    _hand = (_hand + 1) % _blocks.Length;
+                }
+
+                slot = _hand;
+                _hand = (_hand + 1) % _blocks.Length;
+                _slotOf.Remove(_blockOf[slot]);
+            }
+
+            Read(block, _blocks[slot]);
+            _slotOf[block] = slot;
+            _blockOf[slot] = block;
+            _referenced[slot] = true;
+        }
+
+        _lastBlock = block;
+        _lastSlot = slot;
+        return slot;
+    }
+
+    private void Read(long block, byte[] into)
+    {
+        var offset = block * BlockBytes;
+        var length = (int)Math.Min(BlockBytes, (_records * RecordSize) - offset);
+        var done = 0;
+        try
+        {
+            while (done < length)
+            {
+                var n = RandomAccess.Read(_handle, into.AsSpan(done, length - done), offset + done);
+                if (n == 0)
+                {
+                    throw new IOException("the file ends early");
+                }
+
+                done += n;
+            }
+        }
+        catch (IOException e)
+        {
+            throw new IoFailureException(_path, "cannot read the document table (an unlinked temp file): " + e.Message, e);
+        }
+
+        BlockReads++;
+    }
+
+    private static void Write(SafeFileHandle handle, string path, ReadOnlySpan<byte> bytes, long offset)
+    {
+        try
+        {
+            RandomAccess.Write(handle, bytes, offset);
+        }
+        catch (IOException e)
+        {
+            throw new IoFailureException(path, "cannot write the document table: " + e.Message, e);
+        }
+    }
+
+    public void Dispose() => _handle.Dispose();
+}
