@@ -22,6 +22,9 @@ public sealed record BuildOptions
 
     /// <summary>This worker's slice of the work (tokenize: input files; pack: a range of shards).</summary>
     public WorkerSlice Worker { get; init; } = WorkerSlice.All;
+
+    /// <summary>Bound on the memory that caches the document table's blocks (tests set it small to exercise eviction).</summary>
+    internal long DocumentCacheBytes { get; init; } = DocumentTable.DefaultCacheBytes;
 }
 
 public sealed record SourceSummary(string Name, IReadOnlyList<(string Path, RecordCounts Counts)> Files, RecordCounts Totals, long FramedTokens, long TokensInShards);
@@ -81,7 +84,7 @@ public static class BuildPipeline
         var context = Prepare(spec, options, removeStaleTemps: false);
         progress ??= new BuildProgress();
         var entries = OpenCaches(context);
-        using var documents = IndexDocuments(context, entries, progress, cancellationToken);
+        using var documents = IndexDocuments(context, entries, options, progress, cancellationToken);
         var plan = PlanStream(context, documents, progress);
         var shards = spec.Output.ShardCount(plan.TotalTokens);
         var (first, end) = options.Worker.Range(shards);
@@ -191,10 +194,10 @@ public static class BuildPipeline
     }
 
     /// <summary>Reads and checks every cache index into the table the plan and the packer look documents up in.</summary>
-    private static DocumentTable IndexDocuments(Context c, TokenCacheEntry[][] entries, BuildProgress progress, CancellationToken cancellationToken)
+    private static DocumentTable IndexDocuments(Context c, TokenCacheEntry[][] entries, BuildOptions options, BuildProgress progress, CancellationToken cancellationToken)
     {
         progress.Phase = "plan";
-        return DocumentTable.Build(entries, c.Layout.Directory, cancellationToken);
+        return DocumentTable.Build(entries, c.Layout.Directory, cancellationToken, options.DocumentCacheBytes);
     }
 
     private static ScheduledPlan PlanStream(Context c, DocumentTable documents, BuildProgress progress)
@@ -250,7 +253,7 @@ public static class BuildPipeline
             summaries.Add(new SourceSummary(c.Spec.Sources[s].Name, files, totals, entries[s].Sum(e => e.FramedTokens(c.Framing)), 0));
         }
 
-        using var documents = IndexDocuments(c, entries, progress, cancellationToken);
+        using var documents = IndexDocuments(c, entries, options, progress, cancellationToken);
         var plan = PlanStream(c, documents, progress);
         progress.Phase = action == ShardAction.Check ? "check" : "pack";
         PackResult pack;

@@ -110,6 +110,23 @@ public sealed class ResumeAndWorkerTests : IDisposable
     }
 
     [Fact]
+    public void A_document_table_cache_of_one_block_gives_the_same_bytes()
+    {
+        // Every draw of the shuffled schedule then misses and reads its block again: the lookups, not the cache, decide.
+        var reference = Reference();
+        var dir = _dir.Combine("one-block");
+        BuildPipeline.Run(Spec, new BuildOptions
+        {
+            OutputDirectory = dir,
+            CacheDirectory = Path.Combine(reference, "cache"),
+            Threads = 1,
+            DocumentCacheBytes = DocumentTable.BlockBytes,
+        });
+        ShouldBeIdentical(dir, reference);
+        TempFiles(dir).Should().BeEmpty();
+    }
+
+    [Fact]
     public void Three_workers_at_once_give_the_bytes_of_one()
     {
         var reference = Reference();
