@@ -146,10 +146,12 @@ public static class MixturePlanner
                 throw new ArgumentException($"source '{source.Name}': document lengths are missing.", nameof(sources));
             }
 
+            // One pass in order through the enumerator: a list backed by a file can stream it.
             long total = 0;
-            for (var d = 0; d < source.DocumentTokens.Count; d++)
+            var d = -1;
+            foreach (var length in source.DocumentTokens)
             {
-                var length = source.DocumentTokens[d];
+                d++;
                 if (length < 0)
                 {
                     throw new ArgumentException(FormattableString.Invariant(

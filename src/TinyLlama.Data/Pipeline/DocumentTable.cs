@@ -17,25 +17,30 @@ namespace TinyLlama.Data.Pipeline;
 /// <remarks>
 /// <para>
 /// Record layout, little-endian: <c>int32 tokens, int64 byte offset, int64 record</c>; a source's
-/// documents follow its files in order. A block is 409 records (8,180 bytes), read with one <c>pread</c>;
-/// eviction is CLOCK (second chance). Below a few hundred thousand documents every block stays cached after
-/// its first read; above, a random draw costs one block read, and the packer's lookups of the document the
-/// scheduler just drew hit the same block.
+/// documents follow its files in order. The cache is direct-mapped: block b (51 records, 1,020 bytes, one
+/// <c>pread</c>) lives in slot b mod slots. Up to 3.4 million documents (the default 64 MB) every block stays
+/// cached after its first read. Above, a shuffled draw mostly misses, at the cost of one small read (about
+/// a microsecond); the packer's lookup of the document the scheduler just drew hits the same block unless
+/// the one draw in between took its slot. Sequential passes (totals) read 64 blocks at once, past the cache.
 /// </para>
 /// <para>
 /// One temp file per table (per process): it is created in the build's output folder and unlinked at once
-/// on Unix (closed-and-deleted elsewhere), so a killed build leaves nothing behind. Lookups take a lock;
-/// they come from the one thread that walks the schedule.
+/// on Unix (closed-and-deleted elsewhere), so a killed build leaves nothing behind. The table belongs to the
+/// thread that built it (the one that walks the schedule and cuts shards); a lookup from another thread throws
+/// instead of racing on the block cache.
 /// </para>
 /// </remarks>
 internal sealed class DocumentTable : IDisposable
 {
     public const int RecordSize = 20;
-    public const int RecordsPerBlock = 409;
+    public const int RecordsPerBlock = 51;
     public const int BlockBytes = RecordSize * RecordsPerBlock;
 
-    /// <summary>The default bound on the block cache: 4,103 blocks, about 800,000 documents.</summary>
-    public const long DefaultCacheBytes = 32L << 20;
+    /// <summary>The default bound on the block cache: 65,793 blocks, 3.4 million documents.</summary>
+    public const long DefaultCacheBytes = 64L << 20;
+
+    /// <summary>Blocks a sequential pass reads at once.</summary>
+    private const int SequentialBlocks = 64;
 
     private const int WriteRecords = 52_428;
 
@@ -44,15 +49,9 @@ internal sealed class DocumentTable : IDisposable
     private readonly int[][] _fileStarts;
     private readonly long[] _sourceBase;
     private readonly long _records;
-    private readonly object _gate = new();
-    private readonly Dictionary<long, int> _slotOf = [];
-    private readonly byte[][] _blocks;
-    private readonly long[] _blockOf;
-    private readonly bool[] _referenced;
-    private int _filled;
-    private int _hand;
-    private long _lastBlock = -1;
-    private int _lastSlot;
+    private readonly int _owner = Environment.CurrentManagedThreadId;
+    private readonly byte[] _cache;
+    private readonly long[] _blockIn;
 
     private DocumentTable(string path, SafeFileHandle handle, int[][] fileStarts, long[] sourceBase, long records, long cacheBytes)
     {
@@ -61,16 +60,18 @@ internal sealed class DocumentTable : IDisposable
         _fileStarts = fileStarts;
         _sourceBase = sourceBase;
         _records = records;
-        var slots = (int)Math.Clamp(cacheBytes / BlockBytes, 1, int.MaxValue / 2);
-        _blocks = new byte[slots][];
-        _blockOf = new long[slots];
-        _referenced = new bool[slots];
+        var slots = (int)Math.Clamp(cacheBytes / BlockBytes, 1, Array.MaxLength / BlockBytes);
+
+        // Not zeroed: the pages of the slots never used are never touched, so a small table costs little memory.
+        _cache = GC.AllocateUninitializedArray<byte>(slots * BlockBytes);
+        _blockIn = new long[slots];
+        Array.Fill(_blockIn, -1);
     }
 
     /// <summary>Sources in the table.</summary>
     public int SourceCount => _fileStarts.Length;
 
-    /// <summary>Blocks read from the temp file so far (cache misses).</summary>
+    /// <summary>Blocks read into the cache so far (misses).</summary>
     public long BlockReads { get; private set; }
 
     /// <summary>
@@ -189,74 +190,66 @@ internal sealed class DocumentTable : IDisposable
             throw new ArgumentOutOfRangeException(nameof(document));
         }
 
-        var block = r / RecordsPerBlock;
-        var at = (int)(r - (block * RecordsPerBlock)) * RecordSize;
-        lock (_gate)
+        if (Environment.CurrentManagedThreadId != _owner)
         {
-            var bytes = _blocks[Slot(block)].AsSpan(at, RecordSize);
-            return new CachedDocument(
-                BinaryPrimitives.ReadInt32LittleEndian(bytes),
-                BinaryPrimitives.ReadInt64LittleEndian(bytes[4..]),
-                BinaryPrimitives.ReadInt64LittleEndian(bytes[12..]));
+            throw new InvalidOperationException("the document table is used by the thread that built it only");
+        }
+
+        var block = r / RecordsPerBlock;
+        var slot = (int)(block % _blockIn.Length);
+        if (_blockIn[slot] != block)
+        {
+            _blockIn[slot] = -1;
+            Read(block, 1, _cache.AsSpan(slot * BlockBytes, BlockBytes));
+            _blockIn[slot] = block;
+            BlockReads++;
+        }
+
+        return Parse(_cache.AsSpan((slot * BlockBytes) + ((int)(r - (block * RecordsPerBlock)) * RecordSize), RecordSize));
+    }
+
+    /// <summary>
+    /// The sizes of the source's documents in order, read block by block past the cache (a pass over a
+    /// billion documents must not evict the blocks the schedule is using).
+    /// </summary>
+    public IEnumerable<int> SequentialTokens(int source)
+    {
+        var buffer = new byte[SequentialBlocks * BlockBytes];
+        var first = _sourceBase[source];
+        var end = _sourceBase[source + 1];
+        var from = -1L;
+        for (var r = first; r < end; r++)
+        {
+            var b = r / RecordsPerBlock;
+            if (from < 0 || b >= from + SequentialBlocks)
+            {
+                from = b;
+                Read(b, SequentialBlocks, buffer);
+            }
+
+            yield return BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan((int)(r - (from * RecordsPerBlock)) * RecordSize));
         }
     }
+
+    private static CachedDocument Parse(ReadOnlySpan<byte> bytes) => new(
+        BinaryPrimitives.ReadInt32LittleEndian(bytes),
+        BinaryPrimitives.ReadInt64LittleEndian(bytes[4..]),
+        BinaryPrimitives.ReadInt64LittleEndian(bytes[12..]));
 
     /// <summary>Document <paramref name="document"/> of file <paramref name="file"/> of the source.</summary>
     public CachedDocument Get(int source, int file, int document) => Get(source, _fileStarts[source][file] + document);
 
-    private int Slot(long block)
-    {
-        if (block == _lastBlock)
-        {
-            return _lastSlot;
-        }
-
-        if (_slotOf.TryGetValue(block, out var slot))
-        {
-            _referenced[slot] = true;
-        }
-        else
-        {
-            if (_filled < _blocks.Length)
-            {
-                slot = _filled++;
-                _blocks[slot] = new byte[BlockBytes];
-            }
-            else
-            {
-                // CLOCK: pass over recently used blocks once (clearing their mark), evict the first unmarked one.
-                while (_referenced[_hand])
-                {
-                    _referenced[_hand] = false;
-                    _hand = (_hand + 1) % _blocks.Length;
-                }
-
-                slot = _hand;
-                _hand = (_hand + 1) % _blocks.Length;
-                _slotOf.Remove(_blockOf[slot]);
-            }
-
-            Read(block, _blocks[slot]);
-            _slotOf[block] = slot;
-            _blockOf[slot] = block;
-            _referenced[slot] = true;
-        }
-
-        _lastBlock = block;
-        _lastSlot = slot;
-        return slot;
-    }
-
-    private void Read(long block, byte[] into)
+    /// <summary>Reads <paramref name="blocks"/> blocks from <paramref name="block"/> on (fewer at the end of the table).</summary>
+    private void Read(long block, int blocks, Span<byte> into)
     {
         var offset = block * BlockBytes;
-        var length = (int)Math.Min(BlockBytes, (_records * RecordSize) - offset);
+        var length = (int)Math.Min((long)blocks * BlockBytes, (_records * RecordSize) - offset);
         var done = 0;
         try
         {
             while (done < length)
             {
-                var n = RandomAccess.Read(_handle, into.AsSpan(done, length - done), offset + done);
+                var n = RandomAccess.Read(_handle, into[done..length], offset + done);
                 if (n == 0)
                 {
                     throw new IOException("the file ends early");
@@ -269,8 +262,6 @@ internal sealed class DocumentTable : IDisposable
         {
             throw new IoFailureException(_path, "cannot read the document table (an unlinked temp file): " + e.Message, e);
         }
-
-        BlockReads++;
     }
 
     private static void Write(SafeFileHandle handle, string path, ReadOnlySpan<byte> bytes, long offset)

@@ -95,9 +95,9 @@ public sealed class ScheduledPlan : IUnitPlan
 
         public IEnumerator<long> GetEnumerator()
         {
-            for (var d = 0; d < Count; d++)
+            foreach (var tokens in documents.SequentialTokens(source))
             {
-                yield return this[d];
+                yield return tokens + (long)extra;
             }
         }
 

@@ -86,8 +86,18 @@ public sealed class DocumentTableTests : IDisposable
             table.BlockReads.Should().BeGreaterThan(tableBlocks * 10, "a small cache evicts and reads blocks again");
         }
 
+        for (var s = 0; s < 2; s++)
+        {
+            table.SequentialTokens(s).Should().Equal(expected[s].Select(x => x.Doc.Tokens), "a sequential pass reads past the cache");
+        }
+
         var act = () => table.Get(1, expected[1].Count);
         act.Should().Throw<ArgumentOutOfRangeException>();
+        Exception? fromOtherThread = null;
+        var thread = new Thread(() => fromOtherThread = Record.Exception(() => table.Get(0, 0)));
+        thread.Start();
+        thread.Join();
+        fromOtherThread.Should().BeOfType<InvalidOperationException>("the block cache belongs to one thread");
     }
 
     [Theory]
