@@ -151,18 +151,12 @@ public sealed class TokenCache(string directory, SentencePieceTokenizer tokenize
         return result;
     }
 
-    /// <summary>Writes <c>.idx</c>, <c>.rec</c> and, last, <c>.json</c> of an entry whose <c>.bin</c> is committed.</summary>
-    internal void WriteEntryFiles(FileBuild file, RecordCounts counts, List<int> sizes, List<long> records, string binSha, long binLength, int width)
-    {
-        var idx = BuildIndex(sizes, width);
-        var rec = new byte[8 * records.Count];
-        for (var i = 0; i < records.Count; i++)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(rec.AsSpan(8 * i), records[i]);
-        }
+    /// <summary>A committed cache file: its length and sha256.</summary>
+    internal readonly record struct FileSummary(long Length, string Sha256);
 
-        AtomicFile.WriteAllBytes(file.BasePath + ".idx", idx);
-        AtomicFile.WriteAllBytes(file.BasePath + ".rec", rec);
+    /// <summary>Writes, last, the <c>.json</c> of an entry whose <c>.bin</c>, <c>.idx</c> and <c>.rec</c> are committed.</summary>
+    internal void WriteEntryMetadata(FileBuild file, RecordCounts counts, long documents, FileSummary bin, FileSummary idx, FileSummary rec)
+    {
         var meta = new JsonObject
         {
             ["cache_version"] = FormatVersion,
@@ -170,14 +164,14 @@ public sealed class TokenCache(string directory, SentencePieceTokenizer tokenize
             ["tokenizer_sha256"] = Tokenizer.ModelSha256,
             ["reader"] = ReaderOptionsJson(file.Options),
             ["dtype"] = Dtype,
-            ["documents"] = sizes.Count,
+            ["documents"] = documents,
             ["records"] = counts.ToJson(),
-            ["bytes"] = new JsonObject { ["bin"] = binLength, ["idx"] = idx.Length, ["rec"] = rec.Length },
+            ["bytes"] = new JsonObject { ["bin"] = bin.Length, ["idx"] = idx.Length, ["rec"] = rec.Length },
             ["sha256"] = new JsonObject
             {
-                ["bin"] = binSha,
-                ["idx"] = Hashing.Sha256Hex(idx),
-                ["rec"] = Hashing.Sha256Hex(rec),
+                ["bin"] = bin.Sha256,
+                ["idx"] = idx.Sha256,
+                ["rec"] = rec.Sha256,
             },
         };
         AtomicFile.WriteAllBytes(file.BasePath + ".json", CanonicalJson.SerializeToUtf8(meta));
@@ -198,35 +192,6 @@ public sealed class TokenCache(string directory, SentencePieceTokenizer tokenize
         {
             _scratches.Push(scratch);
         }
-    }
-
-    private byte[] BuildIndex(List<int> sizes, int width)
-    {
-        var n = sizes.Count;
-        var idx = new byte[TokenCacheFormat.IndexHeaderSize + (4L * n) + (8L * n) + (8L * (n + 1))];
-        TokenCacheFormat.WriteIndexHeader(idx, Dtype, n);
-        var o = TokenCacheFormat.IndexHeaderSize;
-        foreach (var s in sizes)
-        {
-            BinaryPrimitives.WriteInt32LittleEndian(idx.AsSpan(o), s);
-            o += 4;
-        }
-
-        long pointer = 0;
-        foreach (var s in sizes)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(idx.AsSpan(o), pointer);
-            pointer += (long)s * width;
-            o += 8;
-        }
-
-        for (long d = 0; d <= n; d++)
-        {
-            BinaryPrimitives.WriteInt64LittleEndian(idx.AsSpan(o), d);
-            o += 8;
-        }
-
-        return idx;
     }
 
     public static JsonObject ReaderOptionsJson(ReaderOptions options)
