@@ -1,8 +1,10 @@
+using System.Text;
 using System.Text.Json.Nodes;
 using TinyLlama.Data.Mixtures.Spec;
 using TinyLlama.Data.Packing;
 using TinyLlama.Data.Shards;
 using TinyLlama.Data.Tokenization;
+using TinyLlama.Data.Util;
 
 namespace TinyLlama.Data.Pipeline;
 
@@ -11,6 +13,24 @@ public static class BuildManifest
 {
     public const int Version = 1;
 
+    /// <summary>
+    /// Writes the manifest to <paramref name="path"/> (temp file, then rename), one shard at a time: its memory
+    /// does not grow with the number of shards.
+    /// </summary>
+    public static void Write(string path, BuildSpec spec, SentencePieceTokenizer tokenizer, long chunkSize, byte dtype, int padId, IReadOnlyList<SourceSummary> sources, PackResult pack)
+    {
+        ArgumentNullException.ThrowIfNull(pack);
+        var head = Create(spec, tokenizer, chunkSize, dtype, padId, sources, pack);
+        using var file = new AtomicFile(path);
+        using (var writer = new StreamWriter(file.Stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true))
+        {
+            CanonicalJson.WriteStreamingArray(writer, head, "shards", pack.Shards.Select(ShardJson));
+        }
+
+        file.Commit();
+    }
+
+    /// <summary>Everything of the manifest but its <c>shards</c> array.</summary>
     public static JsonObject Create(BuildSpec spec, SentencePieceTokenizer tokenizer, long chunkSize, byte dtype, int padId, IReadOnlyList<SourceSummary> sources, PackResult pack)
     {
         ArgumentNullException.ThrowIfNull(spec);
@@ -33,26 +53,6 @@ public static class BuildManifest
                 ["framed_tokens_available"] = s.FramedTokens,
                 ["tokens_in_shards"] = s.TokensInShards,
             };
-        }
-
-        var shards = new JsonArray();
-        foreach (var sh in pack.Shards)
-        {
-            var by = new JsonObject();
-            foreach (var (k, v) in sh.TokensBySource)
-            {
-                by[k] = v;
-            }
-
-            shards.Add(new JsonObject
-            {
-                ["name"] = sh.Name,
-                ["sha256"] = sh.Sha256,
-                ["tokens_by_source"] = by,
-                ["bos"] = sh.Bos,
-                ["eos"] = sh.Eos,
-                ["pad"] = sh.Pad,
-            });
         }
 
         return new JsonObject
@@ -84,7 +84,25 @@ public static class BuildManifest
                 ["shard_count"] = pack.Shards.Count,
             },
             ["sources"] = sourcesJson,
-            ["shards"] = shards,
+        };
+    }
+
+    private static JsonObject ShardJson(ShardInfo shard)
+    {
+        var by = new JsonObject();
+        foreach (var (k, v) in shard.TokensBySource)
+        {
+            by[k] = v;
+        }
+
+        return new JsonObject
+        {
+            ["name"] = shard.Name,
+            ["sha256"] = shard.Sha256,
+            ["tokens_by_source"] = by,
+            ["bos"] = shard.Bos,
+            ["eos"] = shard.Eos,
+            ["pad"] = shard.Pad,
         };
     }
 }

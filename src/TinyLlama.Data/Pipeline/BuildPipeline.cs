@@ -277,8 +277,7 @@ public static class BuildPipeline
         }
 
         // The manifest, last.
-        var manifest = BuildManifest.Create(c.Spec, c.Tokenizer, c.Spec.Output.ChunkSize, LitPkdsFormat.DtypeFor(c.Tokenizer.VocabularySize), c.PadId, summaries, pack);
-        AtomicFile.WriteAllBytes(c.Layout.ManifestPath, CanonicalJson.SerializeToUtf8(manifest));
+        BuildManifest.Write(c.Layout.ManifestPath, c.Spec, c.Tokenizer, c.Spec.Output.ChunkSize, LitPkdsFormat.DtypeFor(c.Tokenizer.VocabularySize), c.PadId, summaries, pack);
         progress.Phase = "done";
         return new BuildResult(c.Spec, c.Layout, summaries, pack, c.Layout.ManifestPath, written);
     }

@@ -15,122 +15,179 @@ public static class CanonicalJson
 {
     private static readonly JsonSerializerOptions StringOptions = new() { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
 
+    private static readonly string Spaces = new(' ', 64);
+
     public static string Serialize(JsonNode? node)
     {
-        var sb = new StringBuilder();
-        Write(sb, node, 0);
-        sb.Append('\n');
-        return sb.ToString();
+        using var w = new StringWriter(CultureInfo.InvariantCulture);
+        Write(w, node, 0);
+        w.Write('\n');
+        return w.ToString();
     }
 
     public static byte[] SerializeToUtf8(JsonNode? node) => Encoding.UTF8.GetBytes(Serialize(node));
 
-    private static void Write(StringBuilder sb, JsonNode? node, int indent)
+    /// <summary>
+    /// Writes <paramref name="root"/> with one more member, <paramref name="key"/>, whose value is an array of the
+    /// objects <paramref name="items"/> gives, each serialized as it comes and then dropped: the bytes are those of
+    /// <see cref="Serialize"/> on the whole tree, without ever holding the array (a manifest of a million shards).
+    /// </summary>
+    public static void WriteStreamingArray(TextWriter writer, JsonObject root, string key, IEnumerable<JsonObject> items)
+    {
+        ArgumentNullException.ThrowIfNull(writer);
+        ArgumentNullException.ThrowIfNull(root);
+        ArgumentNullException.ThrowIfNull(items);
+        if (root.ContainsKey(key))
+        {
+            throw new ArgumentException("the streamed key is already a member of the object", nameof(key));
+        }
+
+        var keys = root.Select(p => p.Key).Append(key).ToList();
+        keys.Sort(StringComparer.Ordinal);
+        writer.Write("{\n");
+        for (var i = 0; i < keys.Count; i++)
+        {
+            Indent(writer, 1);
+            writer.Write(JsonSerializer.Serialize(keys[i], StringOptions));
+            writer.Write(": ");
+            if (keys[i] == key)
+            {
+                var first = true;
+                foreach (var item in items)
+                {
+                    writer.Write(first ? "[\n" : ",\n");
+                    first = false;
+                    Indent(writer, 2);
+                    WriteObject(writer, item, 2);
+                }
+
+                writer.Write(first ? "[]" : "\n  ]");
+            }
+            else
+            {
+                Write(writer, root[keys[i]], 1);
+            }
+
+            writer.Write(i + 1 < keys.Count ? ",\n" : "\n");
+        }
+
+        writer.Write("}\n");
+    }
+
+    private static void Indent(TextWriter w, int level)
+    {
+        for (var n = level * 2; n > 0; n -= Spaces.Length)
+        {
+            w.Write(Spaces.AsSpan(0, Math.Min(n, Spaces.Length)));
+        }
+    }
+
+    private static void Write(TextWriter w, JsonNode? node, int indent)
     {
         switch (node)
         {
             case null:
-                sb.Append("null");
+                w.Write("null");
                 break;
             case JsonObject obj:
-                WriteObject(sb, obj, indent);
+                WriteObject(w, obj, indent);
                 break;
             case JsonArray arr:
-                WriteArray(sb, arr, indent);
+                WriteArray(w, arr, indent);
                 break;
             case JsonValue value:
-                WriteScalar(sb, value);
+                WriteScalar(w, value);
                 break;
             default:
                 throw new InvalidOperationException("unknown node type");
         }
     }
 
-    private static void WriteObject(StringBuilder sb, JsonObject obj, int indent)
+    private static void WriteObject(TextWriter w, JsonObject obj, int indent)
     {
         if (obj.Count == 0)
         {
-            sb.Append("{}");
+            w.Write("{}");
             return;
         }
 
         var keys = obj.Select(p => p.Key).ToList();
         keys.Sort(StringComparer.Ordinal);
-        sb.Append("{\n");
+        w.Write("{\n");
         for (var i = 0; i < keys.Count; i++)
         {
-            sb.Append(' ', (indent + 1) * 2);
-            sb.Append(JsonSerializer.Serialize(keys[i], StringOptions));
-            sb.Append(": ");
-            Write(sb, obj[keys[i]], indent + 1);
-            sb.Append(i + 1 < keys.Count ? ",\n" : "\n");
+            Indent(w, indent + 1);
+            w.Write(JsonSerializer.Serialize(keys[i], StringOptions));
+            w.Write(": ");
+            Write(w, obj[keys[i]], indent + 1);
+            w.Write(i + 1 < keys.Count ? ",\n" : "\n");
         }
 
-        sb.Append(' ', indent * 2);
-        sb.Append('}');
+        Indent(w, indent);
+        w.Write('}');
     }
 
-    private static void WriteArray(StringBuilder sb, JsonArray arr, int indent)
+    private static void WriteArray(TextWriter w, JsonArray arr, int indent)
     {
         if (arr.Count == 0)
         {
-            sb.Append("[]");
+            w.Write("[]");
             return;
         }
 
         if (arr.All(n => n is JsonValue or null))
         {
-            sb.Append('[');
+            w.Write('[');
             for (var i = 0; i < arr.Count; i++)
             {
                 if (i > 0)
                 {
-                    sb.Append(", ");
+                    w.Write(", ");
                 }
 
-                Write(sb, arr[i], indent);
+                Write(w, arr[i], indent);
             }
 
-            sb.Append(']');
+            w.Write(']');
             return;
         }
 
-        sb.Append("[\n");
+        w.Write("[\n");
         for (var i = 0; i < arr.Count; i++)
         {
-            sb.Append(' ', (indent + 1) * 2);
-            Write(sb, arr[i], indent + 1);
-            sb.Append(i + 1 < arr.Count ? ",\n" : "\n");
+            Indent(w, indent + 1);
+            Write(w, arr[i], indent + 1);
+            w.Write(i + 1 < arr.Count ? ",\n" : "\n");
         }
 
-        sb.Append(' ', indent * 2);
-        sb.Append(']');
+        Indent(w, indent);
+        w.Write(']');
     }
 
-    private static void WriteScalar(StringBuilder sb, JsonValue value)
+    private static void WriteScalar(TextWriter w, JsonValue value)
     {
         switch (value.GetValueKind())
         {
             case JsonValueKind.String:
-                sb.Append(JsonSerializer.Serialize(value.GetValue<string>(), StringOptions));
+                w.Write(JsonSerializer.Serialize(value.GetValue<string>(), StringOptions));
                 break;
             case JsonValueKind.True:
-                sb.Append("true");
+                w.Write("true");
                 break;
             case JsonValueKind.False:
-                sb.Append("false");
+                w.Write("false");
                 break;
             case JsonValueKind.Null:
-                sb.Append("null");
+                w.Write("null");
                 break;
             case JsonValueKind.Number:
                 if (value.TryGetValue<long>(out var l))
                 {
-                    sb.Append(l.ToString(CultureInfo.InvariantCulture));
+                    w.Write(l.ToString(CultureInfo.InvariantCulture));
                 }
                 else if (value.TryGetValue<int>(out var i))
                 {
-                    sb.Append(i.ToString(CultureInfo.InvariantCulture));
+                    w.Write(i.ToString(CultureInfo.InvariantCulture));
                 }
                 else if (value.TryGetValue<double>(out var d))
                 {
@@ -139,18 +196,18 @@ public static class CanonicalJson
                         throw new InvalidOperationException("NaN or infinity cannot be written as JSON");
                     }
 
-                    sb.Append(d == Math.Floor(d) && Math.Abs(d) < 1e15
+                    w.Write(d == Math.Floor(d) && Math.Abs(d) < 1e15
                         ? d.ToString("F1", CultureInfo.InvariantCulture)
                         : d.ToString("R", CultureInfo.InvariantCulture));
                 }
                 else
                 {
-                    sb.Append(value.ToJsonString());
+                    w.Write(value.ToJsonString());
                 }
 
                 break;
             default:
-                sb.Append(value.ToJsonString());
+                w.Write(value.ToJsonString());
                 break;
         }
     }
