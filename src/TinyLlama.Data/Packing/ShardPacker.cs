@@ -94,7 +94,7 @@ public sealed class ShardPacker : IDisposable
     private readonly int _shardBytes;
     private readonly SidecarJson _sidecars;
     private readonly List<PackSpan> _spans = [];
-    private readonly SortedDictionary<long, ShardInfo> _done = [];
+    private readonly ShardList _done;
     private BlockingCollection<ShardJob>? _queue;
     private BlockingCollection<FileJob>? _files;
     private BlockingCollection<Memory<byte>>? _buffers;
@@ -117,6 +117,7 @@ public sealed class ShardPacker : IDisposable
         _width = LitPkdsFormat.TokenWidth(context.Dtype);
         _shardBytes = checked((int)(LitPkdsFormat.HeaderSize + (context.ChunkSize * _width)));
         _sidecars = new SidecarJson(context);
+        _done = new ShardList(context.SourceNames, context.Layout.ShardName);
     }
 
     public BuildProgress? Progress { get; init; }
@@ -196,7 +197,7 @@ public sealed class ShardPacker : IDisposable
             }
         }
 
-        return new PackResult([.. _done.Values], _tokensIn, dropped, padded);
+        return new PackResult(_done, _tokensIn, dropped, padded);
     }
 
     private static void WaitQuietly(Task[] tasks)
@@ -302,10 +303,7 @@ public sealed class ShardPacker : IDisposable
 
     private void Done(long index, ShardInfo info)
     {
-        lock (_done)
-        {
-            _done[index] = info;
-        }
+        _done.Add(index, info);
 
         Progress?.AddShard();
     }
