@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using System.Runtime.ExceptionServices;
@@ -248,7 +249,11 @@ public sealed class ShardPacker : IDisposable
         if (action != ShardAction.Skip)
         {
             // Blocks while every writer is busy and the queue is full: memory stays at Threads + queue shards.
-            _queue!.Add(new ShardJob(index, [.. _spans], pad, action, state), _stop!.Token);
+            // Pooled: a shard of short documents has ~100,000 spans (megabytes), and a new array per shard
+            // churned the large-object heap. The writer returns it once the shard is described.
+            var spans = ArrayPool<PackSpan>.Shared.Rent(_spans.Count);
+            _spans.CopyTo(spans);
+            _queue!.Add(new ShardJob(index, spans, _spans.Count, pad, action, state), _stop!.Token);
         }
 
         _spans.Clear();
@@ -263,7 +268,9 @@ public sealed class ShardPacker : IDisposable
         {
             foreach (var job in _queue!.GetConsumingEnumerable(_stop!.Token))
             {
-                if (writer.Fill(job) is { } file)
+                var file = writer.Fill(job);
+                ArrayPool<PackSpan>.Shared.Return(job.SpanArray);
+                if (file is not null)
                 {
                     _files!.Add(file, _stop.Token);
                 }
@@ -289,7 +296,8 @@ public sealed class ShardPacker : IDisposable
             {
                 AtomicFile.WriteAllBytesUnbuffered(_ctx.Layout.ShardPath(file.Info.Index), file.Buffer.Span, _shardBytes);
                 _buffers!.Add(file.Buffer);
-                AtomicFile.WriteAllBytes(_ctx.Layout.SidecarPath(file.Info.Shard.Name), file.Sidecar);
+                AtomicFile.WriteAllBytes(_ctx.Layout.SidecarPath(file.Info.Shard.Name), file.Sidecar.AsSpan(0, file.SidecarLength));
+                ArrayPool<byte>.Shared.Return(file.Sidecar);
                 Interlocked.Increment(ref _written);
                 Done(file.Info.Index, file.Info.Shard);
             }
@@ -326,7 +334,7 @@ public sealed class ShardPacker : IDisposable
         return _buffers.Take(_stop!.Token);
     }
 
-    private (long Bos, long Eos, long[] BySource) Count(PackSpan[] spans)
+    private (long Bos, long Eos, long[] BySource) Count(ArraySegment<PackSpan> spans)
     {
         long bos = 0, eos = 0;
         var bySource = new long[_ctx.SourceNames.Count];
@@ -340,8 +348,8 @@ public sealed class ShardPacker : IDisposable
         return (bos, eos, bySource);
     }
 
-    private byte[] Sidecar(ShardJob job, string name, string sha, (long Bos, long Eos, long[] BySource) counts) =>
-        _sidecars.Write(new SidecarContent(job.Index, name, sha, job.Pad, counts.Bos, counts.Eos, counts.BySource, job.Spans, job.State));
+    private static SidecarContent Content(ShardJob job, string name, string sha, (long Bos, long Eos, long[] BySource) counts) =>
+        new(job.Index, name, sha, job.Pad, counts.Bos, counts.Eos, counts.BySource, job.Spans, job.State);
 
     public void Dispose()
     {
@@ -351,11 +359,14 @@ public sealed class ShardPacker : IDisposable
         _stop?.Dispose();
     }
 
-    /// <summary>One shard's worth of spans, handed to a writer.</summary>
-    private sealed record ShardJob(long Index, PackSpan[] Spans, long Pad, ShardAction Action, SchedulerState? State);
+    /// <summary>One shard's worth of spans (the first <paramref name="SpanCount"/> of a pooled array), handed to a writer.</summary>
+    private sealed record ShardJob(long Index, PackSpan[] SpanArray, int SpanCount, long Pad, ShardAction Action, SchedulerState? State)
+    {
+        public ArraySegment<PackSpan> Spans => new(SpanArray, 0, SpanCount);
+    }
 
-    /// <summary>A filled shard and its sidecar, handed to an I/O thread.</summary>
-    private sealed record FileJob((long Index, ShardInfo Shard) Info, Memory<byte> Buffer, byte[] Sidecar);
+    /// <summary>A filled shard and its sidecar (the first <paramref name="SidecarLength"/> bytes of a pooled array), handed to an I/O thread.</summary>
+    private sealed record FileJob((long Index, ShardInfo Shard) Info, Memory<byte> Buffer, byte[] Sidecar, int SidecarLength);
 
     /// <summary>A writer thread's open cache files; it fills shard buffers rented from the packer.</summary>
     private sealed class ShardWriter(ShardPacker packer) : IDisposable
@@ -364,6 +375,7 @@ public sealed class ShardPacker : IDisposable
         private readonly PackContext _ctx = packer._ctx;
         private readonly int _width = packer._width;
         private readonly Dictionary<(int Source, int File), CacheView> _views = [];
+        private readonly ArrayBufferWriter<byte> _sidecar = new();
         private Memory<byte> _buffer;
 
         /// <summary>After <see cref="Fill"/> returned null: the shard kept from an earlier run.</summary>
@@ -400,7 +412,11 @@ public sealed class ShardPacker : IDisposable
             Materialize(job);
             sha = Convert.ToHexStringLower(SHA256.HashData(_buffer.Span[..packer._shardBytes]));
             var info = new ShardInfo(name, sha, bySource, counts.Bos, counts.Eos, job.Pad);
-            return new FileJob((job.Index, info), _buffer, packer.Sidecar(job, name, sha, counts));
+            _sidecar.ResetWrittenCount();
+            packer._sidecars.Write(Content(job, name, sha, counts), _sidecar);
+            var sidecar = ArrayPool<byte>.Shared.Rent(_sidecar.WrittenCount);
+            _sidecar.WrittenSpan.CopyTo(sidecar);
+            return new FileJob((job.Index, info), _buffer, sidecar, _sidecar.WrittenCount);
         }
 
         /// <summary>The sha256 of the shard on disk when it and its sidecar are exactly what this shard would be; else null.</summary>
@@ -419,7 +435,7 @@ public sealed class ShardPacker : IDisposable
                     return null;
                 }
 
-                var expected = packer.Sidecar(job, name, sha, counts);
+                var expected = packer._sidecars.Write(Content(job, name, sha, counts));
                 if (!expected.AsSpan().SequenceEqual(existing))
                 {
                     return null;

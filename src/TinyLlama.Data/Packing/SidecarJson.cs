@@ -83,11 +83,19 @@ internal sealed class SidecarJson
     public byte[] Write(SidecarContent c)
     {
         var w = new ArrayBufferWriter<byte>(256 + (c.Spans.Count * 64));
+        Write(c, w);
+        return w.WrittenSpan.ToArray();
+    }
+
+    /// <summary>Appends the sidecar's bytes to <paramref name="w"/> (a writer thread reuses one: a shard of short documents has a sidecar of megabytes).</summary>
+    public void Write(SidecarContent c, ArrayBufferWriter<byte> w)
+    {
+        ArgumentNullException.ThrowIfNull(w);
 
         // The files table: (source, file) pairs in order of first use by a span.
         var fileTable = new List<(int Source, int File)>();
         var fileIndex = new Dictionary<(int, int), int>();
-        var spanFiles = new int[c.Spans.Count];
+        var spanFiles = ArrayPool<int>.Shared.Rent(c.Spans.Count);
         for (var i = 0; i < c.Spans.Count; i++)
         {
             var key = (c.Spans[i].Unit.Source, c.Spans[i].Unit.File);
@@ -166,7 +174,7 @@ internal sealed class SidecarJson
         Raw(w, ",\n    \"pad\": "u8);
         Number(w, c.Pad);
         Raw(w, _vocab);
-        return w.WrittenSpan.ToArray();
+        ArrayPool<int>.Shared.Return(spanFiles);
     }
 
     private static void State(ArrayBufferWriter<byte> w, SchedulerState? state)
