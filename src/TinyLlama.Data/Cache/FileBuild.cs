@@ -195,7 +195,7 @@ internal sealed class FileBuild : IDisposable
         _batchRecords.Clear();
     }
 
-    /// <summary>After the last batch: commits the <c>.bin</c>, then writes <c>.idx</c>, <c>.rec</c> and, last, <c>.json</c>.</summary>
+    /// <summary>After the last batch: commits the <c>.bin</c> and the <c>.rec</c>, writes the <c>.idx</c> and, last, the <c>.json</c>.</summary>
     public void Finish()
     {
         var bin = _bin ?? throw new InvalidOperationException("the cache file is closed");
