@@ -49,7 +49,8 @@ internal static class Cli
         var threads = new Option<int>("--threads") { Description = "Tokenizer threads (output is identical for any number).", DefaultValueFactory = _ => Environment.ProcessorCount };
         var json = new Option<bool>("--json") { Description = "Print the summary as JSON on stdout." };
         var verify = new Option<bool>("--verify") { Description = "Verify the shards against the spec after building." };
-        var command = new Command("build", "Tokenize, plan and pack a spec into shards.") { spec, output, cache, threads, json, verify };
+        var temp = TempDirOption();
+        var command = new Command("build", "Tokenize, plan and pack a spec into shards.") { spec, output, cache, threads, json, verify, temp };
         command.SetAction((parse, ct) => Guard(() =>
         {
             var loaded = SpecLoader.Load(parse.GetValue(spec)!);
@@ -62,6 +63,7 @@ internal static class Cli
                     OutputDirectory = parse.GetValue(output)!,
                     CacheDirectory = parse.GetValue(cache),
                     Threads = parse.GetValue(threads),
+                    TempDirectory = parse.GetValue(temp),
                 }, progress, ct);
             }
 
@@ -114,7 +116,8 @@ internal static class Cli
         var threads = new Option<int>("--threads") { Description = "Threads in this worker.", DefaultValueFactory = _ => Environment.ProcessorCount };
         var index = WorkerIndexOption();
         var count = WorkerCountOption();
-        var command = new Command(name, description) { spec, output, cache, threads, index, count };
+        var temp = TempDirOption();
+        var command = new Command(name, description) { spec, output, cache, threads, index, count, temp };
         command.SetAction((parse, ct) => Guard(() =>
         {
             var loaded = SpecLoader.Load(parse.GetValue(spec)!);
@@ -124,6 +127,7 @@ internal static class Cli
                 CacheDirectory = parse.GetValue(cache),
                 Threads = parse.GetValue(threads),
                 Worker = WorkerSlice.Resolve(parse.GetValue(index), parse.GetValue(count), Environment.GetEnvironmentVariable),
+                TempDirectory = parse.GetValue(temp),
             };
             var progress = new BuildProgress();
             StepResult result;
@@ -141,18 +145,24 @@ internal static class Cli
         return command;
     }
 
+    private static Option<string?> TempDirOption() => new("--temp-dir")
+    {
+        Description = "Folder for the plan's document table, 20 bytes per document, deleted as it is made (default: $TMPDIR or /tmp; use local disk on a cluster).",
+    };
+
     private static Command FinalizeCommand()
     {
         var spec = new Argument<string>("spec") { Description = "The build spec." };
         var output = new Option<string>("--out", "-o") { Description = "The build's output folder.", Required = true };
         var cache = new Option<string?>("--cache") { Description = "Token cache folder (default OUT/cache)." };
         var json = new Option<bool>("--json") { Description = "Print the manifest (without the spec) as JSON." };
-        var command = new Command("finalize", "Step 3 of a distributed build: check every file is tokenized and every shard written, then write the manifest.") { spec, output, cache, json };
+        var temp = TempDirOption();
+        var command = new Command("finalize", "Step 3 of a distributed build: check every file is tokenized and every shard written, then write the manifest.") { spec, output, cache, json, temp };
         command.SetAction((parse, ct) => Guard(() =>
         {
             var loaded = SpecLoader.Load(parse.GetValue(spec)!);
             var progress = new BuildProgress();
-            var result = BuildPipeline.Finalize(loaded, new BuildOptions { OutputDirectory = parse.GetValue(output)!, CacheDirectory = parse.GetValue(cache) }, progress, ct);
+            var result = BuildPipeline.Finalize(loaded, new BuildOptions { OutputDirectory = parse.GetValue(output)!, CacheDirectory = parse.GetValue(cache), TempDirectory = parse.GetValue(temp) }, progress, ct);
             if (parse.GetValue(json))
             {
                 var summary = JsonNode.Parse(File.ReadAllText(result.ManifestPath))!.AsObject();

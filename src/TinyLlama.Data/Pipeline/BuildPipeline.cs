@@ -23,6 +23,13 @@ public sealed record BuildOptions
     /// <summary>This worker's slice of the work (tokenize: input files; pack: a range of shards).</summary>
     public WorkerSlice Worker { get; init; } = WorkerSlice.All;
 
+    /// <summary>
+    /// Folder for the plan and pack steps' document table: an unlinked temp file of 20 bytes per document of
+    /// the build (12 GB for SlimPajama), gone when the process ends. Null: the system temp folder
+    /// (<c>$TMPDIR</c>, else <c>/tmp</c>). On a cluster, point it at node-local disk.
+    /// </summary>
+    public string? TempDirectory { get; init; }
+
     /// <summary>Bound on the memory that caches the document table's blocks (tests set it small to exercise eviction).</summary>
     internal long DocumentCacheBytes { get; init; } = DocumentTable.DefaultCacheBytes;
 }
@@ -197,7 +204,7 @@ public static class BuildPipeline
     private static DocumentTable IndexDocuments(Context c, TokenCacheEntry[][] entries, BuildOptions options, BuildProgress progress, CancellationToken cancellationToken)
     {
         progress.Phase = "plan";
-        return DocumentTable.Build(entries, c.Layout.Directory, cancellationToken, options.DocumentCacheBytes);
+        return DocumentTable.Build(entries, options.TempDirectory ?? Path.GetTempPath(), cancellationToken, options.DocumentCacheBytes);
     }
 
     private static ScheduledPlan PlanStream(Context c, DocumentTable documents, BuildProgress progress)

@@ -24,8 +24,9 @@ namespace TinyLlama.Data.Pipeline;
 /// the one draw in between took its slot. Sequential passes (totals) read 64 blocks at once, past the cache.
 /// </para>
 /// <para>
-/// One temp file per table (per process): it is created in the build's output folder and unlinked at once
-/// on Unix (closed-and-deleted elsewhere), so a killed build leaves nothing behind. The table belongs to the
+/// One temp file per table (per process): it is created in the temp folder the build is given
+/// (<see cref="BuildOptions.TempDirectory"/>) and unlinked at once on Unix (closed-and-deleted elsewhere), so a
+/// killed build leaves nothing behind. The table belongs to the
 /// thread that built it (the one that walks the schedule and cuts shards); a lookup from another thread throws
 /// instead of racing on the block cache.
 /// </para>
@@ -81,11 +82,23 @@ internal sealed class DocumentTable : IDisposable
     public static DocumentTable Build(IReadOnlyList<IReadOnlyList<TokenCacheEntry>> entries, string directory, CancellationToken cancellationToken, long cacheBytes = DefaultCacheBytes)
     {
         ArgumentNullException.ThrowIfNull(entries);
-        Directory.CreateDirectory(directory);
-        var path = Path.Combine(directory, ".documents" + Util.AtomicFile.TempMarker + Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture));
+        var path = Path.Combine(directory, "tinyllama-documents" + Util.AtomicFile.TempMarker + Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture));
+        long documents = 0;
+        foreach (var files in entries)
+        {
+            foreach (var entry in files)
+            {
+                documents += entry.DocumentCount;
+            }
+        }
+
+        // Said with every failure to create or write it: a full temp folder is the likely cause at scale.
+        var size = string.Create(CultureInfo.InvariantCulture,
+            $"; the table needs {documents * RecordSize:N0} bytes ({RecordSize} per document, {documents:N0} documents): give the build a temp folder with that much free space (--temp-dir, or TMPDIR)");
         SafeFileHandle handle;
         try
         {
+            Directory.CreateDirectory(directory);
             handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
             if (!OperatingSystem.IsWindows())
             {
@@ -94,7 +107,7 @@ internal sealed class DocumentTable : IDisposable
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new IoFailureException(path, "cannot create the document table: " + e.Message, e);
+            throw new IoFailureException(path, "cannot create the document table: " + e.Message + size, e);
         }
 
         try
@@ -122,7 +135,7 @@ internal sealed class DocumentTable : IDisposable
                         BinaryPrimitives.WriteInt64LittleEndian(at[12..], d.Record);
                         if (++used == WriteRecords)
                         {
-                            Write(handle, path, buffer, written);
+                            Write(handle, path, buffer, written, size);
                             written += buffer.Length;
                             used = 0;
                         }
@@ -141,7 +154,7 @@ internal sealed class DocumentTable : IDisposable
             }
 
             sourceBase[entries.Count] = records;
-            Write(handle, path, buffer.AsSpan(0, used * RecordSize), written);
+            Write(handle, path, buffer.AsSpan(0, used * RecordSize), written, size);
             return new DocumentTable(path, handle, fileStarts, sourceBase, records, cacheBytes);
         }
         catch
@@ -264,7 +277,7 @@ internal sealed class DocumentTable : IDisposable
         }
     }
 
-    private static void Write(SafeFileHandle handle, string path, ReadOnlySpan<byte> bytes, long offset)
+    private static void Write(SafeFileHandle handle, string path, ReadOnlySpan<byte> bytes, long offset, string size)
     {
         try
         {
@@ -272,7 +285,7 @@ internal sealed class DocumentTable : IDisposable
         }
         catch (IOException e)
         {
-            throw new IoFailureException(path, "cannot write the document table: " + e.Message, e);
+            throw new IoFailureException(path, "cannot write the document table: " + e.Message + size, e);
         }
     }
 

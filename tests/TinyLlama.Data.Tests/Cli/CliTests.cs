@@ -46,6 +46,24 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void A_temp_dir_that_cannot_hold_the_document_table_is_an_io_error_saying_how_much_it_needs()
+    {
+        using var tmp = new TempDir();
+        var spec = tmp.Write("spec.yaml", TinyLlamaCompatibleBuildTests.Spec("32784", "drop"));
+        var notAFolder = tmp.Write("not-a-folder", "a file where the temp folder should be");
+
+        var r = CliRunner.Run(tmp.Path, "build", spec, "--out", tmp.Combine("out"), "--temp-dir", Path.Combine(notAFolder, "tmp"));
+
+        r.ExitCode.Should().Be(ExitCodes.Io, r.StdErr);
+        r.StdErr.Should().Contain(notAFolder).And.Contain("bytes (20 per document").And.Contain("--temp-dir");
+        File.Exists(tmp.Combine("out", "manifest.json")).Should().BeFalse();
+
+        var ok = CliRunner.Run(tmp.Path, "build", spec, "--out", tmp.Combine("out"), "--temp-dir", tmp.Combine("tmp"));
+        ok.ExitCode.Should().Be(0, ok.StdErr);
+        Directory.GetFileSystemEntries(tmp.Combine("tmp")).Should().BeEmpty("the table is unlinked as soon as it is open");
+    }
+
+    [Fact]
     public void Build_json_and_verify_json_are_machine_readable()
     {
         using var tmp = new TempDir();

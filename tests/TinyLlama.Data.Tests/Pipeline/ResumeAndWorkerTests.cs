@@ -121,9 +121,11 @@ public sealed class ResumeAndWorkerTests : IDisposable
             CacheDirectory = Path.Combine(reference, "cache"),
             Threads = 1,
             DocumentCacheBytes = DocumentTable.BlockBytes,
+            TempDirectory = _dir.Combine("tmp"),
         });
         ShouldBeIdentical(dir, reference);
         TempFiles(dir).Should().BeEmpty();
+        Directory.GetFileSystemEntries(_dir.Combine("tmp")).Should().BeEmpty("the document table is unlinked as soon as it is open");
     }
 
     [Fact]
