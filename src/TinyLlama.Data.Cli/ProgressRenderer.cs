@@ -17,6 +17,7 @@ internal sealed class ProgressRenderer : IDisposable
     private readonly bool _interactive;
     private readonly Lock _lock = new();
     private bool _wrote;
+    private int _warned;
 
     public ProgressRenderer(BuildProgress progress, TextWriter writer)
     {
@@ -31,6 +32,7 @@ internal sealed class ProgressRenderer : IDisposable
     {
         lock (_lock)
         {
+            Warnings();
             var seconds = Math.Max(_clock.Elapsed.TotalSeconds, 1e-3);
             var p = _progress;
             var line = string.Create(CultureInfo.InvariantCulture,
@@ -59,6 +61,17 @@ internal sealed class ProgressRenderer : IDisposable
         }
     }
 
+    /// <summary>Each warning not shown yet, on a line of its own.</summary>
+    private void Warnings()
+    {
+        var warnings = _progress.Warnings;
+        for (; _warned < warnings.Count; _warned++)
+        {
+            _writer.WriteLine((_wrote && _interactive ? "\n" : "") + "warning: " + warnings[_warned]);
+            _wrote = false;
+        }
+    }
+
     public void Dispose()
     {
         _timer.Dispose();
@@ -67,7 +80,10 @@ internal sealed class ProgressRenderer : IDisposable
             if (_wrote && _interactive)
             {
                 _writer.WriteLine();
+                _wrote = false;
             }
+
+            Warnings();
         }
     }
 }

@@ -30,6 +30,9 @@ public sealed record BuildOptions
     /// </summary>
     public string? TempDirectory { get; init; }
 
+    /// <summary>A document table this large in a temp folder held in memory (tmpfs) gets a warning: 256 MB, 13 M documents (tests set 0).</summary>
+    internal long InMemoryTempWarningBytes { get; init; } = 256L << 20;
+
     /// <summary>Bound on the memory that caches the document table's blocks (tests set it small to exercise eviction).</summary>
     internal long DocumentCacheBytes { get; init; } = DocumentTable.DefaultCacheBytes;
 }
@@ -204,7 +207,15 @@ public static class BuildPipeline
     private static DocumentTable IndexDocuments(Context c, TokenCacheEntry[][] entries, BuildOptions options, BuildProgress progress, CancellationToken cancellationToken)
     {
         progress.Phase = "plan";
-        return DocumentTable.Build(entries, options.TempDirectory ?? Path.GetTempPath(), cancellationToken, options.DocumentCacheBytes);
+        var temp = options.TempDirectory ?? Path.GetTempPath();
+        var bytes = entries.Sum(files => files.Sum(e => (long)e.DocumentCount)) * DocumentTable.RecordSize;
+        if (bytes >= options.InMemoryTempWarningBytes && FileSystems.IsInMemory(temp))
+        {
+            progress.Warn(string.Create(CultureInfo.InvariantCulture,
+                $"the document table ({bytes / 1e9:N1} GB) goes to {temp}, which is in memory (tmpfs): it will take that much RAM, outside this process's RSS; give --temp-dir (or TMPDIR) a folder on disk"));
+        }
+
+        return DocumentTable.Build(entries, temp, cancellationToken, options.DocumentCacheBytes);
     }
 
     private static ScheduledPlan PlanStream(Context c, DocumentTable documents, BuildProgress progress)

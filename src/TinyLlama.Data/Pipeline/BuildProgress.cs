@@ -16,6 +16,7 @@ public sealed class BuildProgress
 
     private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
     private readonly List<(string Phase, TimeSpan Start)> _phases = [("start", TimeSpan.Zero)];
+    private readonly List<string> _warnings = [];
 
     /// <summary>What the build is doing now: "tokenize", "plan", "pack", "verify".</summary>
     public string Phase
@@ -33,6 +34,30 @@ public sealed class BuildProgress
             lock (_phases)
             {
                 _phases.Add((value, _clock.Elapsed));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Something the user should know that does not stop the build (the CLI prints each one on stderr as it
+    /// comes): a choice that will cost them, said once, before it does.
+    /// </summary>
+    public void Warn(string message)
+    {
+        lock (_warnings)
+        {
+            _warnings.Add(message);
+        }
+    }
+
+    /// <summary>The warnings so far, in order.</summary>
+    public IReadOnlyList<string> Warnings
+    {
+        get
+        {
+            lock (_warnings)
+            {
+                return [.. _warnings];
             }
         }
     }

@@ -129,6 +129,34 @@ public sealed class ResumeAndWorkerTests : IDisposable
     }
 
     [Fact]
+    public void A_document_table_in_a_temp_folder_held_in_memory_gets_a_warning_and_one_on_disk_does_not()
+    {
+        var reference = Reference();
+        var cache = Path.Combine(reference, "cache");
+        BuildProgress Build(string temp)
+        {
+            var progress = new BuildProgress();
+            BuildPipeline.Run(Spec, new BuildOptions { OutputDirectory = _dir.Combine("warn"), CacheDirectory = cache, Threads = 1, TempDirectory = temp, InMemoryTempWarningBytes = 0 }, progress);
+            return progress;
+        }
+
+        var onDisk = !FileSystems.IsInMemory(_dir.Path);
+        Build(_dir.Combine("tmp-disk")).Warnings.Should().HaveCount(onDisk ? 0 : 1, "a warning exactly when the test folder itself is in memory");
+        if (FileSystems.IsInMemory("/dev/shm"))
+        {
+            var shm = Path.Combine("/dev/shm", "tinyllama-test-" + Guid.NewGuid().ToString("N"));
+            try
+            {
+                Build(shm).Warnings.Should().ContainSingle().Which.Should().Contain(shm).And.Contain("in memory").And.Contain("--temp-dir");
+            }
+            finally
+            {
+                Directory.Delete(shm, recursive: true);
+            }
+        }
+    }
+
+    [Fact]
     public void Three_workers_at_once_give_the_bytes_of_one()
     {
         var reference = Reference();
