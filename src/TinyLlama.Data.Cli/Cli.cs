@@ -147,7 +147,7 @@ internal static class Cli
 
     private static Option<string?> TempDirOption() => new("--temp-dir")
     {
-        Description = "Folder for the plan's document table, 20 bytes per document, deleted as it is made (default: $TMPDIR or /tmp; use local disk on a cluster).",
+        Description = "Folder for the plan's document table, about 8 bytes per document, deleted as it is made (default: $TMPDIR or /tmp; use local disk on a cluster).",
     };
 
     private static Command FinalizeCommand()

@@ -24,13 +24,13 @@ public sealed record BuildOptions
     public WorkerSlice Worker { get; init; } = WorkerSlice.All;
 
     /// <summary>
-    /// Folder for the plan and pack steps' document table: an unlinked temp file of 20 bytes per document of
-    /// the build (12 GB for SlimPajama), gone when the process ends. Null: the system temp folder
+    /// Folder for the plan and pack steps' document table: an unlinked temp file of about 8 bytes per document
+    /// of the build (5 GB for SlimPajama), gone when the process ends. Null: the system temp folder
     /// (<c>$TMPDIR</c>, else <c>/tmp</c>). On a cluster, point it at node-local disk.
     /// </summary>
     public string? TempDirectory { get; init; }
 
-    /// <summary>A document table this large in a temp folder held in memory (tmpfs) gets a warning: 256 MB, 13 M documents (tests set 0).</summary>
+    /// <summary>A document table this large in a temp folder held in memory (tmpfs) gets a warning: 256 MB, 32 M documents (tests set 0).</summary>
     internal long InMemoryTempWarningBytes { get; init; } = 256L << 20;
 
     /// <summary>Bound on the memory that caches the document table's blocks (tests set it small to exercise eviction).</summary>
@@ -208,7 +208,7 @@ public static class BuildPipeline
     {
         progress.Phase = "plan";
         var temp = options.TempDirectory ?? Path.GetTempPath();
-        var bytes = entries.Sum(files => files.Sum(e => (long)e.DocumentCount)) * DocumentTable.RecordSize;
+        var bytes = DocumentTable.TableBytes(entries.Sum(files => files.Sum(e => (long)e.DocumentCount)));
         if (bytes >= options.InMemoryTempWarningBytes && FileSystems.IsInMemory(temp))
         {
             progress.Warn(string.Create(CultureInfo.InvariantCulture,

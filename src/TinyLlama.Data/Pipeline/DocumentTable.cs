@@ -9,58 +9,66 @@ namespace TinyLlama.Data.Pipeline;
 /// <summary>
 /// What the scheduler and the packer need of every document of every source, looked up by (source, document
 /// in the source): its size, where its ids are in its file's <c>.bin</c>, and its record number. The
-/// documents are not held in memory: at SlimPajama's ~590 million documents that would be 12 GB. They are
-/// copied, in one sequential pass that also checks every cache index, into one unlinked temp file of 20
-/// bytes a document, and read back through a bounded cache of its blocks. The process's memory is then the
-/// block cache (<see cref="DefaultCacheBytes"/>) plus four bytes a file, whatever the number of documents.
+/// documents are not held in memory: at SlimPajama's ~590 million documents that would be gigabytes. They are
+/// copied, in one sequential pass that also checks every cache index, into one unlinked temp file of about
+/// 8 bytes a document, and read back through a bounded cache of its blocks. The process's memory is then the
+/// block cache (<see cref="DefaultCacheBytes"/>) plus a few bytes a file, whatever the number of documents.
 /// </summary>
 /// <remarks>
 /// <para>
-/// Record layout, little-endian: <c>int32 tokens, int64 byte offset, int64 record</c>; a source's
-/// documents follow its files in order. The cache is direct-mapped: block b (51 records, 1,020 bytes, one
-/// <c>pread</c>) lives in slot b mod slots. Up to 3.4 million documents (the default 64 MB) every block stays
-/// cached after its first read. Above, a shuffled draw mostly misses, at the cost of one small read (about
-/// a microsecond); the packer's lookup of the document the scheduler just drew hits the same block unless
-/// the one draw in between took its slot. Sequential passes (totals) read 64 blocks at once, past the cache.
+/// Layout, little-endian, in blocks of 64 documents (the table's documents in order: sources, then their
+/// files, then the documents of each file): <c>int64</c> the offset, in tokens, of the block's first document
+/// within its file's <c>.bin</c>; then per document <c>int32 tokens, int32 record − document-in-file</c> (the
+/// records skipped before it in its file). 520 bytes a block. A document's offset is the block's offset, or 0
+/// where its file starts inside the block, plus the sizes before it in the block: at most 63 additions.
+/// </para>
+/// <para>
+/// The cache is direct-mapped: block b (one <c>pread</c>) lives in slot b mod slots. Up to 8.2 million
+/// documents (the default 64 MB) every block stays cached after its first read. Above, a shuffled draw mostly
+/// misses, at the cost of one small read (under a microsecond here); the packer's lookup of the document the
+/// scheduler just drew hits the same block unless the one draw in between took its slot. Sequential passes
+/// (totals) read 64 blocks at once, past the cache.
 /// </para>
 /// <para>
 /// One temp file per table (per process): it is created in the temp folder the build is given
 /// (<see cref="BuildOptions.TempDirectory"/>) and unlinked at once on Unix (closed-and-deleted elsewhere), so a
-/// killed build leaves nothing behind. The table belongs to the
-/// thread that built it (the one that walks the schedule and cuts shards); a lookup from another thread throws
-/// instead of racing on the block cache.
+/// killed build leaves nothing behind. The table belongs to the thread that built it (the one that walks the
+/// schedule and cuts shards); a lookup from another thread throws instead of racing on the block cache.
 /// </para>
 /// </remarks>
 internal sealed class DocumentTable : IDisposable
 {
-    public const int RecordSize = 20;
-    public const int RecordsPerBlock = 51;
-    public const int BlockBytes = RecordSize * RecordsPerBlock;
+    public const int RecordsPerBlock = 64;
+    public const int BlockBytes = HeaderSize + (RecordsPerBlock * RecordSize);
 
-    /// <summary>The default bound on the block cache: 65,793 blocks, 3.4 million documents.</summary>
+    /// <summary>The default bound on the block cache: 129,055 blocks, 8.2 million documents.</summary>
     public const long DefaultCacheBytes = 64L << 20;
 
-    /// <summary>Blocks a sequential pass reads at once.</summary>
-    private const int SequentialBlocks = 64;
+    private const int HeaderSize = 8;
+    private const int RecordSize = 8;
 
-    private const int WriteRecords = 52_428;
+    /// <summary>Blocks a sequential pass reads at once, and blocks written at once.</summary>
+    private const int SequentialBlocks = 64;
+    private const int WriteBlocks = 2048;
 
     private readonly string _path;
     private readonly SafeFileHandle _handle;
     private readonly int[][] _fileStarts;
+    private readonly int[][] _widths;
     private readonly long[] _sourceBase;
-    private readonly long _records;
+    private readonly long _blocks;
     private readonly int _owner = Environment.CurrentManagedThreadId;
     private readonly byte[] _cache;
     private readonly long[] _blockIn;
 
-    private DocumentTable(string path, SafeFileHandle handle, int[][] fileStarts, long[] sourceBase, long records, long cacheBytes)
+    private DocumentTable(string path, SafeFileHandle handle, int[][] fileStarts, int[][] widths, long[] sourceBase, long cacheBytes)
     {
         _path = path;
         _handle = handle;
         _fileStarts = fileStarts;
+        _widths = widths;
         _sourceBase = sourceBase;
-        _records = records;
+        _blocks = Blocks(sourceBase[^1]);
         var slots = (int)Math.Clamp(cacheBytes / BlockBytes, 1, Array.MaxLength / BlockBytes);
 
         // Not zeroed: the pages of the slots never used are never touched, so a small table costs little memory.
@@ -74,6 +82,11 @@ internal sealed class DocumentTable : IDisposable
 
     /// <summary>Blocks read into the cache so far (misses).</summary>
     public long BlockReads { get; private set; }
+
+    /// <summary>Bytes of the table of <paramref name="documents"/> documents.</summary>
+    public static long TableBytes(long documents) => Blocks(documents) * BlockBytes;
+
+    private static long Blocks(long documents) => (documents + RecordsPerBlock - 1) / RecordsPerBlock;
 
     /// <summary>
     /// Reads (and checks) the index of every cache entry, per source in file order, into a new table in
@@ -94,7 +107,7 @@ internal sealed class DocumentTable : IDisposable
 
         // Said with every failure to create or write it: a full temp folder is the likely cause at scale.
         var size = string.Create(CultureInfo.InvariantCulture,
-            $"; the table needs {documents * RecordSize:N0} bytes ({RecordSize} per document, {documents:N0} documents): give the build a temp folder with that much free space (--temp-dir, or TMPDIR)");
+            $"; the table needs {TableBytes(documents):N0} bytes (about 8 per document, {documents:N0} documents): give the build a temp folder with that much free space (--temp-dir, or TMPDIR)");
         SafeFileHandle handle;
         try
         {
@@ -113,35 +126,54 @@ internal sealed class DocumentTable : IDisposable
         try
         {
             var fileStarts = new int[entries.Count][];
+            var widths = new int[entries.Count][];
             var sourceBase = new long[entries.Count + 1];
-            var buffer = new byte[WriteRecords * RecordSize];
-            var used = 0;
-            long written = 0;
-            long records = 0;
+            var buffer = new byte[WriteBlocks * BlockBytes];
+            long bufferFirstBlock = 0;
+            long r = 0;
             for (var s = 0; s < entries.Count; s++)
             {
-                sourceBase[s] = records;
+                sourceBase[s] = r;
                 fileStarts[s] = new int[entries[s].Count + 1];
+                widths[s] = new int[entries[s].Count];
                 long count = 0;
                 for (var f = 0; f < entries[s].Count; f++)
                 {
                     cancellationToken.ThrowIfCancellationRequested();
+                    var entry = entries[s][f];
                     fileStarts[s][f] = (int)count;
-                    foreach (var d in entries[s][f].ReadIndex())
+                    widths[s][f] = Shards.LitPkdsFormat.TokenWidth(entry.Dtype);
+                    long inFile = 0;
+                    foreach (var d in entry.ReadIndex())
                     {
-                        var at = buffer.AsSpan(used * RecordSize, RecordSize);
-                        BinaryPrimitives.WriteInt32LittleEndian(at, d.Tokens);
-                        BinaryPrimitives.WriteInt64LittleEndian(at[4..], d.ByteOffset);
-                        BinaryPrimitives.WriteInt64LittleEndian(at[12..], d.Record);
-                        if (++used == WriteRecords)
+                        var block = r / RecordsPerBlock;
+                        if (block - bufferFirstBlock == WriteBlocks)
                         {
-                            Write(handle, path, buffer, written, size);
-                            written += buffer.Length;
-                            used = 0;
+                            Write(handle, path, buffer, bufferFirstBlock * BlockBytes, size);
+                            bufferFirstBlock = block;
                         }
+
+                        var at = buffer.AsSpan((int)(block - bufferFirstBlock) * BlockBytes);
+                        var j = (int)(r - (block * RecordsPerBlock));
+                        if (j == 0)
+                        {
+                            BinaryPrimitives.WriteInt64LittleEndian(at, d.ByteOffset / widths[s][f]);
+                        }
+
+                        var skipped = d.Record - inFile;
+                        if (skipped > int.MaxValue)
+                        {
+                            throw new PlanException(string.Create(CultureInfo.InvariantCulture,
+                                $"{entry.RecordsPath}: more than {int.MaxValue:N0} records skipped before document {inFile}; not supported"));
+                        }
+
+                        BinaryPrimitives.WriteInt32LittleEndian(at[(HeaderSize + (j * RecordSize))..], d.Tokens);
+                        BinaryPrimitives.WriteInt32LittleEndian(at[(HeaderSize + (j * RecordSize) + 4)..], (int)skipped);
+                        inFile++;
+                        r++;
                     }
 
-                    count += entries[s][f].DocumentCount;
+                    count += entry.DocumentCount;
                     if (count > int.MaxValue)
                     {
                         throw new PlanException(string.Create(CultureInfo.InvariantCulture,
@@ -150,12 +182,13 @@ internal sealed class DocumentTable : IDisposable
                 }
 
                 fileStarts[s][entries[s].Count] = (int)count;
-                records += count;
             }
 
-            sourceBase[entries.Count] = records;
-            Write(handle, path, buffer.AsSpan(0, used * RecordSize), written, size);
-            return new DocumentTable(path, handle, fileStarts, sourceBase, records, cacheBytes);
+            sourceBase[entries.Count] = r;
+
+            // The last block whole (its unused records are never read): every block read is BlockBytes long.
+            Write(handle, path, buffer.AsSpan(0, (int)(Blocks(r) - bufferFirstBlock) * BlockBytes), bufferFirstBlock * BlockBytes, size);
+            return new DocumentTable(path, handle, fileStarts, widths, sourceBase, cacheBytes);
         }
         catch
         {
@@ -197,7 +230,88 @@ internal sealed class DocumentTable : IDisposable
     /// <summary>Document <paramref name="document"/> (in the source's file order) of source <paramref name="source"/>.</summary>
     public CachedDocument Get(int source, int document)
     {
+        Check(source, document);
+        var file = FileOf(source, document);
+        return Get(source, file, document - _fileStarts[source][file]);
+    }
+
+    /// <summary>Document <paramref name="document"/> of file <paramref name="file"/> of the source.</summary>
+    public CachedDocument Get(int source, int file, int document)
+    {
+        var first = _fileStarts[source][file];
+        if ((uint)document >= (uint)(_fileStarts[source][file + 1] - first))
+        {
+            throw new ArgumentOutOfRangeException(nameof(document));
+        }
+
+        Check(source, first + document);
+        var fileFirst = _sourceBase[source] + first;
+        var r = fileFirst + document;
+        var block = r / RecordsPerBlock;
+        var blockFirst = block * RecordsPerBlock;
+        var bytes = Block(block);
+        var j = (int)(r - blockFirst);
+
+        // Offset in tokens: from the block's first document when the file started before the block, else
+        // from the file's first document (offset 0) inside the block.
+        long offset;
+        int from;
+        if (fileFirst < blockFirst)
+        {
+            offset = BinaryPrimitives.ReadInt64LittleEndian(bytes);
+            from = 0;
+        }
+        else
+        {
+            offset = 0;
+            from = (int)(fileFirst - blockFirst);
+        }
+
+        for (var k = from; k < j; k++)
+        {
+            offset += BinaryPrimitives.ReadInt32LittleEndian(bytes[(HeaderSize + (k * RecordSize))..]);
+        }
+
+        var record = bytes[(HeaderSize + (j * RecordSize))..];
+        return new CachedDocument(
+            BinaryPrimitives.ReadInt32LittleEndian(record),
+            offset * _widths[source][file],
+            document + (long)BinaryPrimitives.ReadInt32LittleEndian(record[4..]));
+    }
+
+    /// <summary>The size of document <paramref name="document"/> of the source (what the scheduler draws).</summary>
+    public int Tokens(int source, int document)
+    {
+        Check(source, document);
         var r = _sourceBase[source] + document;
+        var block = r / RecordsPerBlock;
+        return BinaryPrimitives.ReadInt32LittleEndian(Block(block)[(HeaderSize + ((int)(r - (block * RecordsPerBlock)) * RecordSize))..]);
+    }
+
+    /// <summary>
+    /// The sizes of the source's documents in order, read 64 blocks at a time past the cache (a pass over a
+    /// billion documents must not evict the blocks the schedule is using).
+    /// </summary>
+    public IEnumerable<int> SequentialTokens(int source)
+    {
+        var buffer = new byte[SequentialBlocks * BlockBytes];
+        var from = -1L;
+        for (var r = _sourceBase[source]; r < _sourceBase[source + 1]; r++)
+        {
+            var b = r / RecordsPerBlock;
+            if (from < 0 || b >= from + SequentialBlocks)
+            {
+                from = b;
+                Read(b, SequentialBlocks, buffer);
+            }
+
+            var at = (int)(b - from) * BlockBytes;
+            yield return BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan(at + HeaderSize + ((int)(r - (b * RecordsPerBlock)) * RecordSize)));
+        }
+    }
+
+    private void Check(int source, int document)
+    {
         if ((uint)document >= (uint)DocumentCount(source))
         {
             throw new ArgumentOutOfRangeException(nameof(document));
@@ -207,56 +321,29 @@ internal sealed class DocumentTable : IDisposable
         {
             throw new InvalidOperationException("the document table is used by the thread that built it only");
         }
+    }
 
-        var block = r / RecordsPerBlock;
+    /// <summary>The cached bytes of block <paramref name="block"/>, read on a miss.</summary>
+    private ReadOnlySpan<byte> Block(long block)
+    {
         var slot = (int)(block % _blockIn.Length);
+        var bytes = _cache.AsSpan(slot * BlockBytes, BlockBytes);
         if (_blockIn[slot] != block)
         {
             _blockIn[slot] = -1;
-            Read(block, 1, _cache.AsSpan(slot * BlockBytes, BlockBytes));
+            Read(block, 1, bytes);
             _blockIn[slot] = block;
             BlockReads++;
         }
 
-        return Parse(_cache.AsSpan((slot * BlockBytes) + ((int)(r - (block * RecordsPerBlock)) * RecordSize), RecordSize));
+        return bytes;
     }
-
-    /// <summary>
-    /// The sizes of the source's documents in order, read block by block past the cache (a pass over a
-    /// billion documents must not evict the blocks the schedule is using).
-    /// </summary>
-    public IEnumerable<int> SequentialTokens(int source)
-    {
-        var buffer = new byte[SequentialBlocks * BlockBytes];
-        var first = _sourceBase[source];
-        var end = _sourceBase[source + 1];
-        var from = -1L;
-        for (var r = first; r < end; r++)
-        {
-            var b = r / RecordsPerBlock;
-            if (from < 0 || b >= from + SequentialBlocks)
-            {
-                from = b;
-                Read(b, SequentialBlocks, buffer);
-            }
-
-            yield return BinaryPrimitives.ReadInt32LittleEndian(buffer.AsSpan((int)(r - (from * RecordsPerBlock)) * RecordSize));
-        }
-    }
-
-    private static CachedDocument Parse(ReadOnlySpan<byte> bytes) => new(
-        BinaryPrimitives.ReadInt32LittleEndian(bytes),
-        BinaryPrimitives.ReadInt64LittleEndian(bytes[4..]),
-        BinaryPrimitives.ReadInt64LittleEndian(bytes[12..]));
-
-    /// <summary>Document <paramref name="document"/> of file <paramref name="file"/> of the source.</summary>
-    public CachedDocument Get(int source, int file, int document) => Get(source, _fileStarts[source][file] + document);
 
     /// <summary>Reads <paramref name="blocks"/> blocks from <paramref name="block"/> on (fewer at the end of the table).</summary>
     private void Read(long block, int blocks, Span<byte> into)
     {
         var offset = block * BlockBytes;
-        var length = (int)Math.Min((long)blocks * BlockBytes, (_records * RecordSize) - offset);
+        var length = (int)(Math.Min(block + blocks, _blocks) - block) * BlockBytes;
         var done = 0;
         try
         {

@@ -89,7 +89,7 @@ public sealed class ScheduledPlan : IUnitPlan
     /// <summary>A source's framed document lengths, read from the table on demand (the scheduler reads one a document drawn).</summary>
     private sealed class FramedLengths(DocumentTable documents, int source, int extra) : IReadOnlyList<long>
     {
-        public long this[int index] => documents.Get(source, index).Tokens + (long)extra;
+        public long this[int index] => documents.Tokens(source, index) + (long)extra;
 
         public int Count { get; } = documents.DocumentCount(source);
 

@@ -57,6 +57,7 @@ public sealed class DocumentTableTests : IDisposable
         var entries = Entries();
         var expected = entries.Select(files => files.SelectMany(e => e.ReadIndex().Select(d => (Entry: e, Doc: d))).ToList()).ToList();
         expected[0].Count.Should().BeGreaterThan(3 * DocumentTable.RecordsPerBlock / 2, "the first source spans several blocks");
+        expected[0].Count(x => x.Entry == entries[0][0]).Should().NotBe(0).And.Match(n => n % DocumentTable.RecordsPerBlock != 0, "the third file starts inside a block");
 
         using var table = DocumentTable.Build(entries, _dir.Combine("out"), CancellationToken.None, (long)blocks * DocumentTable.BlockBytes);
         Directory.GetFiles(_dir.Combine("out")).Should().BeEmpty("the table's file is unlinked as soon as it is open");
@@ -67,6 +68,7 @@ public sealed class DocumentTableTests : IDisposable
             var s = rng.Next(2);
             var d = rng.Next(expected[s].Count);
             table.Get(s, d).Should().Be(expected[s][d].Doc);
+            table.Tokens(s, d).Should().Be(expected[s][d].Doc.Tokens);
             var file = table.FileOf(s, d);
             entries[s][file].Should().BeSameAs(expected[s][d].Entry);
             table.Get(s, file, d - table.FileStart(s, file)).Should().Be(expected[s][d].Doc);
