@@ -42,36 +42,9 @@ public static class CanonicalJson
             throw new ArgumentException("the streamed key is already a member of the object", nameof(key));
         }
 
-        var keys = root.Select(p => p.Key).Append(key).ToList();
-        keys.Sort(StringComparer.Ordinal);
-        writer.Write("{\n");
-        for (var i = 0; i < keys.Count; i++)
-        {
-            Indent(writer, 1);
-            writer.Write(JsonSerializer.Serialize(keys[i], StringOptions));
-            writer.Write(": ");
-            if (keys[i] == key)
-            {
-                var first = true;
-                foreach (var item in items)
-                {
-                    writer.Write(first ? "[\n" : ",\n");
-                    first = false;
-                    Indent(writer, 2);
-                    WriteObject(writer, item, 2);
-                }
-
-                writer.Write(first ? "[]" : "\n  ]");
-            }
-            else
-            {
-                Write(writer, root[keys[i]], 1);
-            }
-
-            writer.Write(i + 1 < keys.Count ? ",\n" : "\n");
-        }
-
-        writer.Write("}\n");
+        // An array of objects is laid out one item a line, as WriteArray lays out any array not all scalars.
+        WriteObject(writer, root, 0, (key, indent => WriteLines(writer, items, indent)));
+        writer.Write('\n');
     }
 
     private static void Indent(TextWriter w, int level)
@@ -103,15 +76,21 @@ public static class CanonicalJson
         }
     }
 
-    private static void WriteObject(TextWriter w, JsonObject obj, int indent)
+    /// <summary>An object; <paramref name="streamed"/>, when given, is one more member whose value writes itself at the given indent.</summary>
+    private static void WriteObject(TextWriter w, JsonObject obj, int indent, (string Key, Action<int> Write)? streamed = null)
     {
-        if (obj.Count == 0)
+        var keys = obj.Select(p => p.Key).ToList();
+        if (streamed is { } extra)
+        {
+            keys.Add(extra.Key);
+        }
+
+        if (keys.Count == 0)
         {
             w.Write("{}");
             return;
         }
 
-        var keys = obj.Select(p => p.Key).ToList();
         keys.Sort(StringComparer.Ordinal);
         w.Write("{\n");
         for (var i = 0; i < keys.Count; i++)
@@ -119,7 +98,15 @@ public static class CanonicalJson
             Indent(w, indent + 1);
             w.Write(JsonSerializer.Serialize(keys[i], StringOptions));
             w.Write(": ");
-            Write(w, obj[keys[i]], indent + 1);
+            if (streamed is { } s && keys[i] == s.Key)
+            {
+                s.Write(indent + 1);
+            }
+            else
+            {
+                Write(w, obj[keys[i]], indent + 1);
+            }
+
             w.Write(i + 1 < keys.Count ? ",\n" : "\n");
         }
 
@@ -152,14 +139,28 @@ public static class CanonicalJson
             return;
         }
 
-        w.Write("[\n");
-        for (var i = 0; i < arr.Count; i++)
+        WriteLines(w, arr, indent);
+    }
+
+    /// <summary>An array one item a line (<c>[]</c> when empty), closed at <paramref name="indent"/>; the items are taken as they come.</summary>
+    private static void WriteLines(TextWriter w, IEnumerable<JsonNode?> items, int indent)
+    {
+        var first = true;
+        foreach (var item in items)
         {
+            w.Write(first ? "[\n" : ",\n");
+            first = false;
             Indent(w, indent + 1);
-            Write(w, arr[i], indent + 1);
-            w.Write(i + 1 < arr.Count ? ",\n" : "\n");
+            Write(w, item, indent + 1);
         }
 
+        if (first)
+        {
+            w.Write("[]");
+            return;
+        }
+
+        w.Write('\n');
         Indent(w, indent);
         w.Write(']');
     }
