@@ -45,11 +45,7 @@ internal sealed class FileBuild : IDisposable
             _rec = new AtomicFile(basePath + ".rec");
             try
             {
-                _sizes = File.OpenHandle(_sizesPath, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
-                if (!OperatingSystem.IsWindows())
-                {
-                    File.Delete(_sizesPath);
-                }
+                _sizes = FileIo.CreateUnlinked(_sizesPath);
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
@@ -273,18 +269,11 @@ internal sealed class FileBuild : IDisposable
     private ReadOnlySpan<byte> ReadSizes(long first, int count, byte[] into)
     {
         var span = into.AsSpan(0, 4 * count);
-        var done = 0;
         try
         {
-            while (done < span.Length)
+            if (!FileIo.TryReadExactly(_sizes, span, 4 * first))
             {
-                var got = RandomAccess.Read(_sizes, span[done..], (4 * first) + done);
-                if (got == 0)
-                {
-                    throw new IOException("the file ends early");
-                }
-
-                done += got;
+                throw new IOException("the file ends early");
             }
         }
         catch (IOException e)

@@ -35,16 +35,9 @@ internal sealed class CacheView : IDisposable
     /// <summary>Copies the bytes at <paramref name="offset"/> into <paramref name="destination"/> (all of it).</summary>
     public void CopyTo(Span<byte> destination, long offset)
     {
-        var done = 0;
-        while (done < destination.Length)
+        if (!Util.FileIo.TryReadExactly(_handle, destination, offset))
         {
-            var n = RandomAccess.Read(_handle, destination[done..], offset + done);
-            if (n == 0)
-            {
-                throw new IoFailureException(_path, "token cache ends early; delete the cache entry to rebuild it");
-            }
-
-            done += n;
+            throw new IoFailureException(_path, "token cache ends early; delete the cache entry to rebuild it");
         }
     }
 

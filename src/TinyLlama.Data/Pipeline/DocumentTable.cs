@@ -111,12 +111,7 @@ internal sealed class DocumentTable : IDisposable
         SafeFileHandle handle;
         try
         {
-            Directory.CreateDirectory(directory);
-            handle = File.OpenHandle(path, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, FileOptions.DeleteOnClose);
-            if (!OperatingSystem.IsWindows())
-            {
-                File.Delete(path);
-            }
+            handle = Util.FileIo.CreateUnlinked(path);
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -344,18 +339,11 @@ internal sealed class DocumentTable : IDisposable
     {
         var offset = block * BlockBytes;
         var length = (int)(Math.Min(block + blocks, _blocks) - block) * BlockBytes;
-        var done = 0;
         try
         {
-            while (done < length)
+            if (!Util.FileIo.TryReadExactly(_handle, into[..length], offset))
             {
-                var n = RandomAccess.Read(_handle, into[done..length], offset + done);
-                if (n == 0)
-                {
-                    throw new IOException("the file ends early");
-                }
-
-                done += n;
+                throw new IOException("the file ends early");
             }
         }
         catch (IOException e)

@@ -127,17 +127,10 @@ public static class DocumentSampler
 
             var bytes = new byte[(piece.End - piece.Start) * width];
             var handle = Handle(directory, piece.Shard, handles);
-            var read = 0;
-            while (read < bytes.Length)
+            if (!Util.FileIo.TryReadExactly(handle, bytes, LitPkdsFormat.HeaderSize + (piece.Offset * width)))
             {
-                var n = RandomAccess.Read(handle, bytes.AsSpan(read), LitPkdsFormat.HeaderSize + (piece.Offset * width) + read);
-                if (n == 0)
-                {
-                    violations.Add(new Violation(piece.Shard, piece.Offset, "the shard ends inside a sampled document"));
-                    return;
-                }
-
-                read += n;
+                violations.Add(new Violation(piece.Shard, piece.Offset, "the shard ends inside a sampled document"));
+                return;
             }
 
             for (var p = piece.Start; p < piece.End; p++)
