@@ -41,9 +41,6 @@ public sealed record PackContext
     /// <summary>Per source, per file: the token cache entry.</summary>
     public required IReadOnlyList<IReadOnlyList<TokenCacheEntry>> Caches { get; init; }
 
-    /// <summary>The documents of <see cref="Caches"/> (sizes, offsets, record numbers), looked up once per span; needed to pack.</summary>
-    internal DocumentTable? Documents { get; init; }
-
     public required IReadOnlyList<string> StageNames { get; init; }
 
     public required string SpecHash { get; init; }
@@ -107,7 +104,6 @@ public sealed class ShardPacker : IDisposable
     private long _fill;
     private long _index;
     private IUnitPlan? _plan;
-    private DocumentTable _documents = null!;
     private long _tokensIn;
     private long _written;
 
@@ -143,7 +139,6 @@ public sealed class ShardPacker : IDisposable
     {
         ArgumentNullException.ThrowIfNull(plan);
         _plan = plan;
-        _documents = _ctx.Documents ?? throw new InvalidOperationException("the pack context has no document table");
         var threads = Math.Max(1, Threads);
         var io = Math.Max(1, IoThreads);
         _queue = new BlockingCollection<ShardJob>(boundedCapacity: threads);
@@ -228,7 +223,7 @@ public sealed class ShardPacker : IDisposable
             }
             else
             {
-                var doc = _documents.Get(unit.Source, unit.File, unit.Document);
+                var doc = _plan!.Document(unit);
                 _spans.Add(new PackSpan(_fill, unit, doc.Record, start, start + take, _ctx.Framing.FramedLength(doc.Tokens), doc.ByteOffset));
             }
 

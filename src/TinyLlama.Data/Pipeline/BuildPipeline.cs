@@ -98,7 +98,7 @@ public static class BuildPipeline
         var plan = PlanStream(context, documents, progress);
         var shards = spec.Output.ShardCount(plan.TotalTokens);
         var (first, end) = options.Worker.Range(shards);
-        using var packer = Packer(context, entries, documents, progress, options.Threads, k => k >= first && k < end ? ShardAction.Resume : ShardAction.Skip);
+        using var packer = Packer(context, entries, progress, options.Threads, k => k >= first && k < end ? ShardAction.Resume : ShardAction.Skip);
         packer.Pack(plan, cancellationToken);
         return new StepResult("pack", options.Worker, end - first, packer.ShardsWritten, end - first - packer.ShardsWritten);
     }
@@ -225,7 +225,7 @@ public static class BuildPipeline
         return plan;
     }
 
-    private static ShardPacker Packer(Context c, TokenCacheEntry[][] entries, DocumentTable documents, BuildProgress progress, int threads, Func<long, ShardAction> action) =>
+    private static ShardPacker Packer(Context c, TokenCacheEntry[][] entries, BuildProgress progress, int threads, Func<long, ShardAction> action) =>
         new(new PackContext
         {
             Layout = c.Layout,
@@ -239,7 +239,6 @@ public static class BuildPipeline
             SourceNames = c.Spec.Sources.Select(s => s.Name).ToList(),
             FilePaths = c.Sources.Select((r, s) => (IReadOnlyList<string>)r.Files.Select(f => DisplayPath(c.Spec, c.Spec.Sources[s], f)).ToList()).ToList(),
             Caches = entries,
-            Documents = documents,
             StageNames = c.Spec.Stages.Select(s => s.Name).ToList(),
             SpecHash = c.Spec.SpecHash,
             TokenizerSha256 = c.Tokenizer.ModelSha256,
@@ -276,7 +275,7 @@ public static class BuildPipeline
         progress.Phase = action == ShardAction.Check ? "check" : "pack";
         PackResult pack;
         long written;
-        using (var packer = Packer(c, entries, documents, progress, options.Threads, _ => action))
+        using (var packer = Packer(c, entries, progress, options.Threads, _ => action))
         {
             pack = packer.Pack(plan, cancellationToken);
             written = packer.ShardsWritten;

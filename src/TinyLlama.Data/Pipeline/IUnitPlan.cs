@@ -16,5 +16,8 @@ public interface IUnitPlan
     /// once (the plan forgets it), so a build of a million shards does not keep a million states.
     /// </summary>
     Mixtures.SchedulerState? TakeStateAtShardStart(long shard);
+
+    /// <summary>The cached document a unit comes from: its size, where its ids are in its cache's <c>.bin</c>, its record.</summary>
+    Cache.CachedDocument Document(PackUnit unit);
 }
 

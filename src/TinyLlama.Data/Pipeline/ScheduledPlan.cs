@@ -86,6 +86,8 @@ public sealed class ScheduledPlan : IUnitPlan
 
     public SchedulerState? TakeStateAtShardStart(long shard) => _shardStates.Remove(shard, out var state) ? state : null;
 
+    public Cache.CachedDocument Document(PackUnit unit) => _documents.Get(unit.Source, unit.File, unit.Document);
+
     /// <summary>A source's framed document lengths, read from the table on demand (the scheduler reads one a document drawn).</summary>
     private sealed class FramedLengths(DocumentTable documents, int source, int extra) : IReadOnlyList<long>
     {
