@@ -208,7 +208,7 @@ public static class BuildPipeline
     {
         progress.Phase = "plan";
         var temp = options.TempDirectory ?? Path.GetTempPath();
-        var bytes = DocumentTable.TableBytes(entries.Sum(files => files.Sum(e => (long)e.DocumentCount)));
+        var bytes = DocumentTable.TableBytes(DocumentTable.DocumentsIn(entries));
         if (bytes >= options.InMemoryTempWarningBytes && FileSystems.IsInMemory(temp))
         {
             progress.Warn(string.Create(CultureInfo.InvariantCulture,

@@ -56,13 +56,15 @@ internal sealed class DocumentTable : IDisposable
     private readonly int[][] _fileStarts;
     private readonly int[][] _widths;
     private readonly long[] _sourceBase;
+    private readonly long[] _sourceTokens;
     private readonly long _blocks;
     private readonly int _owner = Environment.CurrentManagedThreadId;
     private readonly byte[] _cache;
     private readonly long[] _blockIn;
 
-    private DocumentTable(string path, SafeFileHandle handle, int[][] fileStarts, int[][] widths, long[] sourceBase, long cacheBytes)
+    private DocumentTable(string path, SafeFileHandle handle, int[][] fileStarts, int[][] widths, long[] sourceBase, long[] sourceTokens, long cacheBytes)
     {
+        _sourceTokens = sourceTokens;
         _path = path;
         _handle = handle;
         _fileStarts = fileStarts;
@@ -86,6 +88,9 @@ internal sealed class DocumentTable : IDisposable
     /// <summary>Bytes of the table of <paramref name="documents"/> documents.</summary>
     public static long TableBytes(long documents) => Blocks(documents) * BlockBytes;
 
+    /// <summary>Documents in all the entries: what a table of them holds.</summary>
+    public static long DocumentsIn(IReadOnlyList<IReadOnlyList<TokenCacheEntry>> entries) => entries.Sum(files => files.Sum(e => (long)e.DocumentCount));
+
     private static long Blocks(long documents) => (documents + RecordsPerBlock - 1) / RecordsPerBlock;
 
     /// <summary>
@@ -96,14 +101,7 @@ internal sealed class DocumentTable : IDisposable
     {
         ArgumentNullException.ThrowIfNull(entries);
         var path = Path.Combine(directory, "tinyllama-documents" + Util.AtomicFile.TempMarker + Guid.NewGuid().ToString("N", CultureInfo.InvariantCulture));
-        long documents = 0;
-        foreach (var files in entries)
-        {
-            foreach (var entry in files)
-            {
-                documents += entry.DocumentCount;
-            }
-        }
+        var documents = DocumentsIn(entries);
 
         // Said with every failure to create or write it: a full temp folder is the likely cause at scale.
         var size = string.Create(CultureInfo.InvariantCulture,
@@ -123,6 +121,7 @@ internal sealed class DocumentTable : IDisposable
             var fileStarts = new int[entries.Count][];
             var widths = new int[entries.Count][];
             var sourceBase = new long[entries.Count + 1];
+            var sourceTokens = new long[entries.Count];
             var buffer = new byte[WriteBlocks * BlockBytes];
             long bufferFirstBlock = 0;
             long r = 0;
@@ -164,6 +163,7 @@ internal sealed class DocumentTable : IDisposable
 
                         BinaryPrimitives.WriteInt32LittleEndian(at[(HeaderSize + (j * RecordSize))..], d.Tokens);
                         BinaryPrimitives.WriteInt32LittleEndian(at[(HeaderSize + (j * RecordSize) + 4)..], (int)skipped);
+                        sourceTokens[s] += d.Tokens;
                         inFile++;
                         r++;
                     }
@@ -183,7 +183,7 @@ internal sealed class DocumentTable : IDisposable
 
             // The last block whole (its unused records are never read): every block read is BlockBytes long.
             Write(handle, path, buffer.AsSpan(0, (int)(Blocks(r) - bufferFirstBlock) * BlockBytes), bufferFirstBlock * BlockBytes, size);
-            return new DocumentTable(path, handle, fileStarts, widths, sourceBase, cacheBytes);
+            return new DocumentTable(path, handle, fileStarts, widths, sourceBase, sourceTokens, cacheBytes);
         }
         catch
         {
@@ -194,6 +194,9 @@ internal sealed class DocumentTable : IDisposable
 
     /// <summary>Documents of source <paramref name="source"/>, all files.</summary>
     public int DocumentCount(int source) => _fileStarts[source][^1];
+
+    /// <summary>Tokens of all documents of source <paramref name="source"/> (no separators), added up as the table was made.</summary>
+    public long TokenCount(int source) => _sourceTokens[source];
 
     /// <summary>Files of source <paramref name="source"/>.</summary>
     public int FileCount(int source) => _fileStarts[source].Length - 1;

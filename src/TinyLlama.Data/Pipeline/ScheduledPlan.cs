@@ -28,7 +28,9 @@ public sealed class ScheduledPlan : IUnitPlan
             mixtureSources.Add(new MixtureSource(spec_.Name, new FramedLengths(documents, s, framing.Extra), spec_.MaxEpochs, spec_.Order));
         }
 
-        var stages = ToStages(spec, mixtureSources);
+        // The sizes come from the table's totals: a pass over every document length would read it all once more.
+        var stages = ToStages(spec, mixtureSources.Select((m, s) => new MixtureSourceSize(
+            m.Name, documents.TokenCount(s) + ((long)documents.DocumentCount(s) * framing.Extra), m.MaxEpochs, documents.DocumentCount(s))).ToList());
         try
         {
             Schedule = MixtureSchedule.Create(mixtureSources, stages, spec.Seed, spec.MaxUnitTokens);
@@ -61,8 +63,6 @@ public sealed class ScheduledPlan : IUnitPlan
         return stages;
     }
 
-    private static IReadOnlyList<MixtureStage> ToStages(BuildSpec spec, List<MixtureSource> sources) =>
-        ToStages(spec, sources.Select(s => new MixtureSourceSize(s.Name, s.DocumentTokens.Sum(), s.MaxEpochs, s.DocumentTokens.Count)).ToList());
 
     public IEnumerable<PackUnit> Units(long chunkSize)
     {

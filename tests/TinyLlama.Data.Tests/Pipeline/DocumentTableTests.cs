@@ -74,6 +74,8 @@ public sealed class DocumentTableTests : IDisposable
             table.Get(s, file, d - table.FileStart(s, file)).Should().Be(expected[s][d].Doc);
         }
 
+        table.TokenCount(0).Should().Be(expected[0].Sum(x => (long)x.Doc.Tokens));
+        table.TokenCount(1).Should().Be(expected[1].Sum(x => (long)x.Doc.Tokens));
         table.DocumentCount(0).Should().Be(expected[0].Count);
         table.DocumentCount(1).Should().Be(expected[1].Count);
         table.FileCount(0).Should().Be(3);
