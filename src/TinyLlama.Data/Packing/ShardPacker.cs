@@ -154,6 +154,7 @@ public sealed class ShardPacker : IDisposable
             WriteFiles, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default))];
         long dropped = 0;
         long padded = 0;
+        var stoppedByThread = false;
         try
         {
             foreach (var unit in plan.Units(_ctx.ChunkSize))
@@ -176,6 +177,13 @@ public sealed class ShardPacker : IDisposable
                 }
             }
         }
+        catch (OperationCanceledException) when (_stop.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // A thread failed and stopped the others: its failure is the error, thrown below. (Caught here, not
+            // replaced in the finally: with no handler further up, as in a program that does not catch, the
+            // runtime reports an exception as unhandled before any finally runs.)
+            stoppedByThread = true;
+        }
         finally
         {
             _queue.CompleteAdding();
@@ -185,12 +193,18 @@ public sealed class ShardPacker : IDisposable
             WaitQuietly(_writers);
             _files.CompleteAdding();
             WaitQuietly(_io);
-            var failures = _writers.Concat(_io).Where(t => t.IsFaulted).SelectMany(t => t.Exception!.Flatten().InnerExceptions).ToList();
-            if (failures.Count > 0)
-            {
-                // A thread's failure (disk full, a shard that does not check) is the build's error.
-                ExceptionDispatchInfo.Capture(failures.FirstOrDefault(x => x is not OperationCanceledException) ?? failures[0]).Throw();
-            }
+        }
+
+        var failures = _writers.Concat(_io).Where(t => t.IsFaulted).SelectMany(t => t.Exception!.Flatten().InnerExceptions).ToList();
+        if (failures.Count > 0)
+        {
+            // A thread's failure (disk full, a shard that does not check) is the build's error.
+            ExceptionDispatchInfo.Capture(failures.FirstOrDefault(x => x is not OperationCanceledException) ?? failures[0]).Throw();
+        }
+
+        if (stoppedByThread)
+        {
+            throw new InvalidOperationException("the packer was stopped, but none of its threads failed");
         }
 
         return new PackResult(_done, _tokensIn, dropped, padded);

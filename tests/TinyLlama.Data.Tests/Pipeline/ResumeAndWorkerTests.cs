@@ -224,10 +224,25 @@ public sealed class ResumeAndWorkerTests : IDisposable
         };
         try
         {
-            var act = () => BuildPipeline.Run(Spec, new BuildOptions { OutputDirectory = dir, Threads = 2 });
+            // An exception filter sees what a program without a handler would report: the runtime does so on its
+            // first pass, before any finally block runs. That must be the disk's error too, not the cancellation
+            // that stopped the other threads.
+            Exception? seenByFilter = null;
+            var act = () =>
+            {
+                try
+                {
+                    BuildPipeline.Run(Spec, new BuildOptions { OutputDirectory = dir, Threads = 2 });
+                }
+                catch (Exception e) when ((seenByFilter ??= e) is null)
+                {
+                    throw; // never taken: the filter only looks
+                }
+            };
             var e = act.Should().Throw<IoFailureException>().Which;
             e.Message.Should().Contain("No space left on device").And.Contain(dir);
             e.ExitCode.Should().Be(ExitCodes.Io);
+            seenByFilter.Should().BeSameAs(e);
         }
         finally
         {
