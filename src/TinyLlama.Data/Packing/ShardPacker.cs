@@ -96,6 +96,7 @@ public sealed class ShardPacker : IDisposable
     private BlockingCollection<ShardJob>? _queue;
     private BlockingCollection<FileJob>? _files;
     private BlockingCollection<Memory<byte>>? _buffers;
+    private readonly ConcurrentBag<AlignedBuffer> _made = [];
     private CancellationTokenSource? _stop;
     private Task[] _writers = [];
     private Task[] _io = [];
@@ -193,6 +194,12 @@ public sealed class ShardPacker : IDisposable
             WaitQuietly(_writers);
             _files.CompleteAdding();
             WaitQuietly(_io);
+
+            // No thread uses a shard buffer any more: their native memory goes back.
+            while (_made.TryTake(out var made))
+            {
+                ((IDisposable)made).Dispose();
+            }
         }
 
         var failures = _writers.Concat(_io).Where(t => t.IsFaulted).SelectMany(t => t.Exception!.Flatten().InnerExceptions).ToList();
@@ -335,7 +342,9 @@ public sealed class ShardPacker : IDisposable
 
         if (Interlocked.Increment(ref _buffersMade) <= _buffersMax)
         {
-            buffer = UnbufferedIo.AllocateAligned(_shardBytes);
+            var made = UnbufferedIo.AllocateAligned(_shardBytes);
+            _made.Add(made);
+            buffer = made.Memory;
             LitPkdsFormat.WriteHeader(buffer.Span, _ctx.Dtype, _ctx.ChunkSize);
             return buffer;
         }

@@ -38,22 +38,12 @@ internal static partial class UnbufferedIo
 
     public static int RoundUp(int length) => checked((length + Alignment - 1) & ~(Alignment - 1));
 
-    /// <summary>A pinned, zeroed buffer whose memory starts on an <see cref="Alignment"/> boundary, <paramref name="length"/> rounded up.</summary>
-    public static Memory<byte> AllocateAligned(int length)
-    {
-        var size = RoundUp(length);
-        var raw = GC.AllocateArray<byte>(size + Alignment, pinned: true);
-        var start = (int)((Alignment - (Address(raw) % Alignment)) % Alignment);
-        return raw.AsMemory(start, size);
-    }
-
-    private static unsafe long Address(byte[] pinned)
-    {
-        fixed (byte* p = pinned)
-        {
-            return (long)p;
-        }
-    }
+    /// <summary>
+    /// A zeroed buffer whose memory starts on an <see cref="Alignment"/> boundary (in fact on 2 MiB, on huge pages
+    /// where Linux gives them), <paramref name="length"/> rounded up. The caller disposes it to free the memory,
+    /// once nothing uses it.
+    /// </summary>
+    public static AlignedBuffer AllocateAligned(int length) => new(length);
 
     /// <summary>
     /// Writes <paramref name="buffer"/> (aligned, <paramref name="length"/> rounded up) at offset 0 past the page

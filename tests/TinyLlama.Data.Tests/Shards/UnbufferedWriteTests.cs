@@ -18,8 +18,10 @@ public sealed class UnbufferedWriteTests
     public void The_file_holds_exactly_the_first_length_bytes_and_no_temp_file_is_left(int length, bool unbuffered)
     {
         using var dir = new TempDir();
-        var buffer = UnbufferedIo.AllocateAligned(length);
+        using var owner = UnbufferedIo.AllocateAligned(length);
+        var buffer = owner.Memory;
         buffer.Length.Should().Be((length + 4095) / 4096 * 4096);
+        buffer.Span.IndexOfAnyExcept((byte)0).Should().Be(-1); // zeroed
         new Random(length).NextBytes(buffer.Span);
         var path = dir.Combine("sub", "shard.bin");
         Directory.CreateDirectory(dir.Combine("sub"));
@@ -39,18 +41,22 @@ public sealed class UnbufferedWriteTests
     }
 
     [Fact]
-    public void The_aligned_buffer_starts_on_a_page()
+    public void The_aligned_buffer_starts_on_a_huge_page_boundary_and_is_refused_once_freed()
     {
         for (var i = 0; i < 8; i++)
         {
-            var buffer = UnbufferedIo.AllocateAligned(100 + i);
+            var owner = UnbufferedIo.AllocateAligned(100 + i);
             unsafe
             {
-                fixed (byte* p = buffer.Span)
+                fixed (byte* p = owner.Memory.Span)
                 {
-                    ((long)p % 4096).Should().Be(0);
+                    ((long)p % AlignedBuffer.StartAlignment).Should().Be(0);
                 }
             }
+
+            ((IDisposable)owner).Dispose();
+            var use = () => { _ = owner.GetSpan(); };
+            use.Should().Throw<ObjectDisposedException>();
         }
     }
 
@@ -64,7 +70,8 @@ public sealed class UnbufferedWriteTests
         AtomicFile.FaultInjector = (_, written) => written > 0 ? new IOException("No space left on device") : null;
         try
         {
-            var full = () => AtomicFile.WriteAllBytesUnbuffered(dir.Combine("b.bin"), UnbufferedIo.AllocateAligned(5000).Span, 5000);
+            using var owner = UnbufferedIo.AllocateAligned(5000);
+            var full = () => AtomicFile.WriteAllBytesUnbuffered(dir.Combine("b.bin"), owner.Memory.Span, 5000);
             full.Should().Throw<IoFailureException>().Which.Message.Should().Contain("No space left on device").And.Contain("b.bin");
         }
         finally
