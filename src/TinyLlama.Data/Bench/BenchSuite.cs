@@ -64,6 +64,8 @@ public static class BenchSuite
             TokenizerPath = Path.GetFullPath(options.TokenizerPath),
         };
         Directory.CreateDirectory(work);
+        var retired = Path.Combine(work, BenchMeasure.RetiredFolder);
+        DeleteRetired(retired);
         var loadBefore = LoadAverage();
         log($"generating {options.TextMegabytes} MB of text into {work} (reused when already there)");
         var corpus = BenchCorpus.Generate(options.SamplesDirectory, options.TokenizerPath, work, options.TextMegabytes * 1_000_000, options.Files, options.Seed);
@@ -101,6 +103,7 @@ public static class BenchSuite
             }
         }
 
+        DeleteRetired(retired);
         var json = new JsonObject
         {
             ["machine"] = Machine(loadBefore),
@@ -126,6 +129,15 @@ public static class BenchSuite
         json["all"] = new JsonObject(order.Select(k => KeyValuePair.Create(k, (JsonNode?)new JsonArray([.. runs[k]]))));
         json["machine"]!["loadavg_after"] = LoadAverage();
         return (Markdown(json, corpus, options), json);
+    }
+
+    /// <summary>The output folders the measurements are done with (see <c>BenchMeasure.Retire</c>), deleted when no measurement runs.</summary>
+    private static void DeleteRetired(string retired)
+    {
+        if (Directory.Exists(retired))
+        {
+            Directory.Delete(retired, recursive: true);
+        }
     }
 
     private static JsonObject Child(BenchOptions options, string kind, int threads, string work)
