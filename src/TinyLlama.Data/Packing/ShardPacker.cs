@@ -394,7 +394,6 @@ public sealed class ShardPacker : IDisposable
         private readonly int _width = packer._width;
         private readonly Dictionary<(int Source, int File), CacheView> _views = [];
         private readonly ArrayBufferWriter<byte> _sidecar = new();
-        private Memory<byte> _buffer;
 
         /// <summary>After <see cref="Fill"/> returned null: the shard kept from an earlier run.</summary>
         public ShardInfo? Kept { get; private set; }
@@ -426,15 +425,16 @@ public sealed class ShardPacker : IDisposable
                 return null;
             }
 
-            _buffer = packer.RentBuffer();
-            Materialize(job);
-            sha = Convert.ToHexStringLower(SHA256.HashData(_buffer.Span[..packer._shardBytes]));
+            var buffer = packer.RentBuffer();
+            var shard = buffer.Span[..packer._shardBytes];
+            Materialize(job, shard);
+            sha = Convert.ToHexStringLower(SHA256.HashData(shard));
             var info = new ShardInfo(name, sha, bySource, counts.Bos, counts.Eos, job.Pad);
             _sidecar.ResetWrittenCount();
             packer._sidecars.Write(Content(job, name, sha, counts), _sidecar);
             var sidecar = ArrayPool<byte>.Shared.Rent(_sidecar.WrittenCount);
             _sidecar.WrittenSpan.CopyTo(sidecar);
-            return new FileJob((job.Index, info), _buffer, sidecar, _sidecar.WrittenCount);
+            return new FileJob((job.Index, info), buffer, sidecar, _sidecar.WrittenCount);
         }
 
         /// <summary>The sha256 of the shard on disk when it and its sidecar are exactly what this shard would be; else null.</summary>
@@ -468,21 +468,21 @@ public sealed class ShardPacker : IDisposable
         }
 
         /// <summary>Copies every span's framed tokens from the caches into the buffer, then the padding.</summary>
-        private void Materialize(ShardJob job)
+        private void Materialize(ShardJob job, Span<byte> shard)
         {
             foreach (var s in job.Spans)
             {
-                CopyFramed(s, _ctx.Caches[s.Unit.Source][s.Unit.File]);
+                CopyFramed(shard, s, _ctx.Caches[s.Unit.Source][s.Unit.File]);
             }
 
             for (var p = _ctx.ChunkSize - job.Pad; p < _ctx.ChunkSize; p++)
             {
-                Put(p, _ctx.PadId);
+                Put(shard, p, _ctx.PadId);
             }
         }
 
         /// <summary>Copies the span's framed tokens [Start, End) of its document to the buffer at its offset.</summary>
-        private void CopyFramed(PackSpan span, TokenCacheEntry cache)
+        private void CopyFramed(Span<byte> shard, PackSpan span, TokenCacheEntry cache)
         {
             var framing = _ctx.Framing;
             var unit = span.Unit;
@@ -493,7 +493,7 @@ public sealed class ShardPacker : IDisposable
             var p = span.Start;
             if (framing.Bos && p == 0 && p < end)
             {
-                Put(pos++, framing.BosId);
+                Put(shard, pos++, framing.BosId);
                 p++;
             }
 
@@ -504,7 +504,7 @@ public sealed class ShardPacker : IDisposable
             if (idsTo > idsFrom)
             {
                 var bytes = (int)((idsTo - idsFrom) * _width);
-                var dest = _buffer.Span.Slice((int)(LitPkdsFormat.HeaderSize + (pos * _width)), bytes);
+                var dest = shard.Slice((int)(LitPkdsFormat.HeaderSize + (pos * _width)), bytes);
                 View(unit, cache).CopyTo(dest, span.CacheOffset + (idsFrom * _width));
                 pos += idsTo - idsFrom;
                 p = offset + idsTo;
@@ -512,7 +512,7 @@ public sealed class ShardPacker : IDisposable
 
             if (framing.Eos && end == framedLength && p == framedLength - 1)
             {
-                Put(pos, framing.EosId);
+                Put(shard, pos, framing.EosId);
             }
         }
 
@@ -538,9 +538,9 @@ public sealed class ShardPacker : IDisposable
             return view;
         }
 
-        private void Put(long position, int id)
+        private void Put(Span<byte> shard, long position, int id)
         {
-            var at = _buffer.Span[(int)(LitPkdsFormat.HeaderSize + (position * _width))..];
+            var at = shard[(int)(LitPkdsFormat.HeaderSize + (position * _width))..];
             if (_width == 2)
             {
                 BinaryPrimitives.WriteUInt16LittleEndian(at, checked((ushort)id));
