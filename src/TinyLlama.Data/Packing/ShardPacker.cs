@@ -342,7 +342,7 @@ public sealed class ShardPacker : IDisposable
 
         if (Interlocked.Increment(ref _buffersMade) <= _buffersMax)
         {
-            var made = UnbufferedIo.AllocateAligned(_shardBytes);
+            var made = new AlignedBuffer(_shardBytes);
             _made.Add(made);
             buffer = made.Memory;
             LitPkdsFormat.WriteHeader(buffer.Span, _ctx.Dtype, _ctx.ChunkSize);

@@ -6,7 +6,7 @@ namespace TinyLlama.Data.Util;
 /// <summary>
 /// Writes that bypass the page cache (Linux <c>O_DIRECT</c>), for big files written once and not read back
 /// soon: the shards. The buffer's address, the length written and the file offset must be multiples of
-/// <see cref="Alignment"/>.
+/// <see cref="Alignment"/>; an <see cref="AlignedBuffer"/> is such a buffer.
 /// </summary>
 internal static partial class UnbufferedIo
 {
@@ -37,13 +37,6 @@ internal static partial class UnbufferedIo
     };
 
     public static int RoundUp(int length) => checked((length + Alignment - 1) & ~(Alignment - 1));
-
-    /// <summary>
-    /// A zeroed buffer whose memory starts on an <see cref="Alignment"/> boundary (in fact on 2 MiB, on huge pages
-    /// where Linux gives them), <paramref name="length"/> rounded up. The caller disposes it to free the memory,
-    /// once nothing uses it.
-    /// </summary>
-    public static AlignedBuffer AllocateAligned(int length) => new(length);
 
     /// <summary>
     /// Writes <paramref name="buffer"/> (aligned, <paramref name="length"/> rounded up) at offset 0 past the page

@@ -18,7 +18,7 @@ public sealed class UnbufferedWriteTests
     public void The_file_holds_exactly_the_first_length_bytes_and_no_temp_file_is_left(int length, bool unbuffered)
     {
         using var dir = new TempDir();
-        using var owner = UnbufferedIo.AllocateAligned(length);
+        using var owner = new AlignedBuffer(length);
         var buffer = owner.Memory;
         buffer.Length.Should().Be((length + 4095) / 4096 * 4096);
         buffer.Span.IndexOfAnyExcept((byte)0).Should().Be(-1); // zeroed
@@ -45,7 +45,7 @@ public sealed class UnbufferedWriteTests
     {
         for (var i = 0; i < 8; i++)
         {
-            var owner = UnbufferedIo.AllocateAligned(100 + i);
+            var owner = new AlignedBuffer(100 + i);
             unsafe
             {
                 fixed (byte* p = owner.Memory.Span)
@@ -70,7 +70,7 @@ public sealed class UnbufferedWriteTests
         AtomicFile.FaultInjector = (_, written) => written > 0 ? new IOException("No space left on device") : null;
         try
         {
-            using var owner = UnbufferedIo.AllocateAligned(5000);
+            using var owner = new AlignedBuffer(5000);
             var full = () => AtomicFile.WriteAllBytesUnbuffered(dir.Combine("b.bin"), owner.Memory.Span, 5000);
             full.Should().Throw<IoFailureException>().Which.Message.Should().Contain("No space left on device").And.Contain("b.bin");
         }
