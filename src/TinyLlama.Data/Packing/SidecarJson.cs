@@ -133,25 +133,8 @@ internal sealed class SidecarJson
         Lines(w, spans.Count, isObject: false, indent: 2, i =>
         {
             var s = spans[i];
-            Raw(w, "    ["u8);
-            Number(w, s.Offset);
-            Raw(w, ", "u8);
-            Number(w, s.Unit.Source);
-            Raw(w, ", "u8);
-            Number(w, spanFiles[i]);
-            Raw(w, ", "u8);
-            Number(w, s.Record);
-            Raw(w, ", "u8);
-            Number(w, s.Start);
-            Raw(w, ", "u8);
-            Number(w, s.End);
-            Raw(w, ", "u8);
-            Number(w, s.FramedLength);
-            Raw(w, ", "u8);
-            Number(w, s.Unit.Epoch);
-            Raw(w, ", "u8);
-            Number(w, s.Unit.Stage);
-            Raw(w, "]"u8);
+            Raw(w, "    "u8);
+            NumberRow(w, s.Offset, s.Unit.Source, spanFiles[i], s.Record, s.Start, s.End, s.FramedLength, s.Unit.Epoch, s.Unit.Stage);
         });
 
         Raw(w, _specToStages);
@@ -233,6 +216,23 @@ internal sealed class SidecarJson
     }
 
     private static void Raw(ArrayBufferWriter<byte> w, ReadOnlySpan<byte> bytes) => w.Write(bytes);
+
+    /// <summary>Numbers as a one-line array: <c>[1, 2, 3]</c> (the order of <see cref="ShardPacker.SpanFields"/> for a span).</summary>
+    private static void NumberRow(ArrayBufferWriter<byte> w, params ReadOnlySpan<long> values)
+    {
+        Raw(w, "["u8);
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (i > 0)
+            {
+                Raw(w, ", "u8);
+            }
+
+            Number(w, values[i]);
+        }
+
+        Raw(w, "]"u8);
+    }
 
     private static void Number(ArrayBufferWriter<byte> w, long value)
     {
