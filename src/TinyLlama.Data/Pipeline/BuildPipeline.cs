@@ -35,6 +35,9 @@ public sealed record BuildOptions
 
     /// <summary>Bound on the memory that caches the document table's blocks (tests set it small to exercise eviction).</summary>
     internal long DocumentCacheBytes { get; init; } = DocumentTable.DefaultCacheBytes;
+
+    /// <summary>Whether the pack step may hash 16 shards at a time (<see cref="ShardPacker.LaneHashing"/>; tests compare both ways).</summary>
+    internal bool LaneHashing { get; init; } = true;
 }
 
 public sealed record SourceSummary(string Name, IReadOnlyList<(string Path, RecordCounts Counts)> Files, RecordCounts Totals, long FramedTokens, long TokensInShards);
@@ -98,7 +101,7 @@ public static class BuildPipeline
         var plan = PlanStream(context, documents, progress);
         var shards = spec.Output.ShardCount(plan.TotalTokens);
         var (first, end) = options.Worker.Range(shards);
-        using var packer = Packer(context, entries, progress, options.Threads, k => k >= first && k < end ? ShardAction.Resume : ShardAction.Skip);
+        using var packer = Packer(context, entries, progress, options, k => k >= first && k < end ? ShardAction.Resume : ShardAction.Skip);
         packer.Pack(plan, cancellationToken);
         return new StepResult("pack", options.Worker, end - first, packer.ShardsWritten, end - first - packer.ShardsWritten);
     }
@@ -225,7 +228,7 @@ public static class BuildPipeline
         return plan;
     }
 
-    private static ShardPacker Packer(Context c, TokenCacheEntry[][] entries, BuildProgress progress, int threads, Func<long, ShardAction> action) =>
+    private static ShardPacker Packer(Context c, TokenCacheEntry[][] entries, BuildProgress progress, BuildOptions options, Func<long, ShardAction> action) =>
         new(new PackContext
         {
             Layout = c.Layout,
@@ -243,7 +246,7 @@ public static class BuildPipeline
             SpecHash = c.Spec.SpecHash,
             TokenizerSha256 = c.Tokenizer.ModelSha256,
         })
-        { Progress = progress, ActionFor = action, Threads = Math.Max(1, threads) };
+        { Progress = progress, ActionFor = action, Threads = Math.Max(1, options.Threads), LaneHashing = options.LaneHashing };
 
     private static BuildResult PackAndFinish(Context c, TokenCacheEntry[][] entries, BuildOptions options, BuildProgress progress, ShardAction action, CancellationToken cancellationToken)
     {
@@ -275,7 +278,7 @@ public static class BuildPipeline
         progress.Phase = action == ShardAction.Check ? "check" : "pack";
         PackResult pack;
         long written;
-        using (var packer = Packer(c, entries, progress, options.Threads, _ => action))
+        using (var packer = Packer(c, entries, progress, options, _ => action))
         {
             pack = packer.Pack(plan, cancellationToken);
             written = packer.ShardsWritten;

@@ -110,6 +110,32 @@ public sealed class ResumeAndWorkerTests : IDisposable
     }
 
     [Fact]
+    public void Hashing_sixteen_shards_at_once_gives_the_bytes_of_hashing_each_alone()
+    {
+        // The reference is built with 2 threads: on a CPU with AVX-512 one fills shards and one hashes 16 at a time
+        // (Sha256Lanes), filling too when no filled shard waits; 4 threads are 2 fillers and 2 hashers. Without
+        // lane hashing each thread hashes its own shards with the runtime's SHA256. 268 shards of 8 KB: the lanes
+        // take new shards and give digests out all the time.
+        var reference = Reference();
+        foreach (var (threads, lanes) in new[] { (2, false), (3, true), (4, true) })
+        {
+            var dir = _dir.Combine($"hash-{threads}-{lanes}");
+            BuildPipeline.Run(Spec, new BuildOptions { OutputDirectory = dir, CacheDirectory = Path.Combine(reference, "cache"), Threads = threads, LaneHashing = lanes });
+            ShouldBeIdentical(dir, reference);
+        }
+
+        // And every sidecar's digest is the SHA-256 of its shard's bytes, computed here.
+        var sidecars = Directory.GetFiles(Path.Combine(reference, "sidecars"), "*.json");
+        sidecars.Should().HaveCountGreaterThan(200);
+        foreach (var sidecar in sidecars)
+        {
+            var shard = Path.Combine(reference, Path.GetFileNameWithoutExtension(sidecar) + ".bin");
+            var recorded = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllBytes(sidecar))!["sha256"]!.GetValue<string>();
+            recorded.Should().Be(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(File.ReadAllBytes(shard))), shard);
+        }
+    }
+
+    [Fact]
     public void A_document_table_cache_of_one_block_gives_the_same_bytes()
     {
         // Every draw of the shuffled schedule then misses and reads its block again: the lookups, not the cache, decide.
