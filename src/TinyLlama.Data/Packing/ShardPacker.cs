@@ -418,7 +418,7 @@ public sealed class ShardPacker : IDisposable
     private const int LaneBuffers = 2 * Sha256Lanes.Lanes;
 
     /// <summary>Memory the hashers' buffers may take at most; past it (large shards) the threads hash their own shards.</summary>
-    private const long LaneBufferBudget = 256L << 20;
+    private const long LaneBufferBudget = 384L << 20;
 
     /// <summary>Hasher threads out of <paramref name="threads"/>: half of 2 to 4 threads, as many as the buffers' budget allows; 0 without AVX-512.</summary>
     private int LaneHashers(int threads)
