@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Runtime.ExceptionServices;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
@@ -49,7 +50,11 @@ public sealed record PackContext
 }
 
 /// <summary>What the packer wrote.</summary>
-public sealed record PackResult(IReadOnlyList<ShardInfo> Shards, long TokensIn, long TailDroppedTokens, long TailPaddedTokens);
+public sealed record PackResult(IReadOnlyList<ShardInfo> Shards, long TokensIn, long TailDroppedTokens, long TailPaddedTokens)
+{
+    /// <summary>The most memory the shards in flight took at once (their buffers and span lists; see <see cref="ShardPacker.InFlightBudget"/>).</summary>
+    public long PeakInFlightBytes { get; init; }
+}
 
 public sealed record ShardInfo(string Name, string Sha256, IReadOnlyDictionary<string, long> TokensBySource, long Bos, long Eos, long Pad);
 
@@ -110,6 +115,9 @@ public sealed class ShardPacker : IDisposable
     private IUnitPlan? _plan;
     private long _tokensIn;
     private long _written;
+    private readonly object _flightGate = new();
+    private long _inFlight;
+    private long _peakInFlight;
 
     public ShardPacker(PackContext context)
     {
@@ -150,6 +158,14 @@ public sealed class ShardPacker : IDisposable
     /// own shards scales further and holds fewer buffers.
     /// </remarks>
     public bool LaneHashing { get; init; } = true;
+
+    /// <summary>
+    /// Memory the shards in flight (handed to the threads, not yet written) may take at once: their buffers and
+    /// their span lists. The calling thread waits before handing over a shard that would go past it (one shard
+    /// is always let through). A 2049 × 1024-token shard of 19-token documents has a span list of about 10 MB,
+    /// and with lane hashing up to 2 × 16 + Threads + IoThreads shards can be in flight.
+    /// </summary>
+    public long InFlightBudget { get; init; } = 384L << 20;
 
     /// <summary>How many shards were written (not kept from an earlier run, not skipped).</summary>
     public long ShardsWritten => Interlocked.Read(ref _written);
@@ -239,7 +255,7 @@ public sealed class ShardPacker : IDisposable
             throw new InvalidOperationException("the packer was stopped, but none of its threads failed");
         }
 
-        return new PackResult(_done, _tokensIn, dropped, padded);
+        return new PackResult(_done, _tokensIn, dropped, padded) { PeakInFlightBytes = _peakInFlight };
     }
 
     private static void WaitQuietly(Task[] tasks)
@@ -289,12 +305,14 @@ public sealed class ShardPacker : IDisposable
         var state = _plan?.TakeStateAtShardStart(index);
         if (action != ShardAction.Skip)
         {
-            // Blocks while every writer is busy and the queue is full: memory stays at Threads + queue shards.
+            // Blocks while the shards in flight take the budget, or every writer is busy and the queue is full.
             // Pooled: a shard of short documents has ~100,000 spans (megabytes), and a new array per shard
             // churned the large-object heap. The writer returns it once the shard is described.
             var spans = ArrayPool<PackSpan>.Shared.Rent(_spans.Count);
             _spans.CopyTo(spans);
-            _queue!.Add(new ShardJob(index, spans, _spans.Count, pad, action, state), _stop!.Token);
+            var job = new ShardJob(index, spans, _spans.Count, pad, action, state, _shardBytes + ((long)spans.Length * Unsafe.SizeOf<PackSpan>()));
+            EnterFlight(job.Bytes);
+            _queue!.Add(job, _stop!.Token);
         }
 
         _spans.Clear();
@@ -314,6 +332,7 @@ public sealed class ShardPacker : IDisposable
                 {
                     ArrayPool<PackSpan>.Shared.Return(job.SpanArray);
                     Done(job.Index, writer.Kept!);
+                    LeaveFlight(job.Bytes);
                 }
                 else
                 {
@@ -362,6 +381,7 @@ public sealed class ShardPacker : IDisposable
                             {
                                 ArrayPool<PackSpan>.Shared.Return(shard.SpanArray);
                                 Done(shard.Index, writer.Kept!);
+                                LeaveFlight(shard.Bytes);
                                 continue;
                             }
                         }
@@ -417,9 +437,6 @@ public sealed class ShardPacker : IDisposable
     /// </summary>
     private const int LaneBuffers = 2 * Sha256Lanes.Lanes;
 
-    /// <summary>Memory the hashers' buffers may take at most; past it (large shards) the threads hash their own shards.</summary>
-    private const long LaneBufferBudget = 384L << 20;
-
     /// <summary>
     /// Shards a hasher needs, at least: while its lanes fill at the start and empty at the end, some are idle,
     /// and over a few generations of 16 shards that is a large share (the build's own pack of 31 shards took
@@ -428,8 +445,9 @@ public sealed class ShardPacker : IDisposable
     private const long ShardsPerHasher = 8 * Sha256Lanes.Lanes;
 
     /// <summary>
-    /// Hasher threads out of <paramref name="threads"/>: half of 2 to 4 threads, as many as the buffers' budget and
-    /// the shards to write (<see cref="ShardsPerHasher"/> each) allow; 0 without AVX-512.
+    /// Hasher threads out of <paramref name="threads"/>: half of 2 to 4 threads, as many as the shards to write
+    /// (<see cref="ShardsPerHasher"/> each) and their buffers (within <see cref="InFlightBudget"/>: not with large
+    /// shards) allow; 0 without AVX-512.
     /// </summary>
     private int LaneHashers(int threads, IUnitPlan plan)
     {
@@ -447,7 +465,7 @@ public sealed class ShardPacker : IDisposable
         }
 
         var hashers = threads / 2;
-        while (hashers > 0 && ((long)hashers * LaneBuffers * _shardBytes > LaneBufferBudget || hashers * ShardsPerHasher > mine))
+        while (hashers > 0 && ((long)hashers * LaneBuffers * _shardBytes > InFlightBudget || hashers * ShardsPerHasher > mine))
         {
             hashers--;
         }
@@ -474,12 +492,39 @@ public sealed class ShardPacker : IDisposable
                 AtomicFile.WriteAllBytes(_ctx.Layout.SidecarPath(file.Name), sidecar.WrittenSpan);
                 Interlocked.Increment(ref _written);
                 Done(job.Index, info);
+                LeaveFlight(job.Bytes);
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             _stop!.Cancel();
             throw;
+        }
+    }
+
+    /// <summary>Counts a shard's memory in flight; waits while that would pass <see cref="InFlightBudget"/> and others are in flight.</summary>
+    private void EnterFlight(long bytes)
+    {
+        lock (_flightGate)
+        {
+            while (_inFlight > 0 && _inFlight + bytes > InFlightBudget)
+            {
+                _stop!.Token.ThrowIfCancellationRequested();
+                Monitor.Wait(_flightGate, 50);
+            }
+
+            _inFlight += bytes;
+            _peakInFlight = Math.Max(_peakInFlight, _inFlight);
+        }
+    }
+
+    /// <summary>A shard written or kept: its memory is no longer in flight.</summary>
+    private void LeaveFlight(long bytes)
+    {
+        lock (_flightGate)
+        {
+            _inFlight -= bytes;
+            Monitor.PulseAll(_flightGate);
         }
     }
 
@@ -543,7 +588,8 @@ public sealed class ShardPacker : IDisposable
     }
 
     /// <summary>One shard's worth of spans (the first <paramref name="SpanCount"/> of a pooled array), handed to a writer.</summary>
-    private sealed record ShardJob(long Index, PackSpan[] SpanArray, int SpanCount, long Pad, ShardAction Action, SchedulerState? State)
+    /// <remarks><paramref name="Bytes"/>: what it counts against <see cref="InFlightBudget"/> until it is written or kept.</remarks>
+    private sealed record ShardJob(long Index, PackSpan[] SpanArray, int SpanCount, long Pad, ShardAction Action, SchedulerState? State, long Bytes)
     {
         public ArraySegment<PackSpan> Spans => new(SpanArray, 0, SpanCount);
     }

@@ -38,6 +38,9 @@ public sealed record BuildOptions
 
     /// <summary>Whether the pack step may hash 16 shards at a time (<see cref="ShardPacker.LaneHashing"/>; tests compare both ways).</summary>
     internal bool LaneHashing { get; init; } = true;
+
+    /// <summary>The pack step's budget for shards in flight (<see cref="ShardPacker.InFlightBudget"/>; tests make it small).</summary>
+    internal long PackInFlightBudget { get; init; } = 384L << 20;
 }
 
 public sealed record SourceSummary(string Name, IReadOnlyList<(string Path, RecordCounts Counts)> Files, RecordCounts Totals, long FramedTokens, long TokensInShards);
@@ -246,7 +249,7 @@ public static class BuildPipeline
             SpecHash = c.Spec.SpecHash,
             TokenizerSha256 = c.Tokenizer.ModelSha256,
         })
-        { Progress = progress, ActionFor = action, Threads = Math.Max(1, options.Threads), LaneHashing = options.LaneHashing };
+        { Progress = progress, ActionFor = action, Threads = Math.Max(1, options.Threads), LaneHashing = options.LaneHashing, InFlightBudget = options.PackInFlightBudget };
 
     private static BuildResult PackAndFinish(Context c, TokenCacheEntry[][] entries, BuildOptions options, BuildProgress progress, ShardAction action, CancellationToken cancellationToken)
     {

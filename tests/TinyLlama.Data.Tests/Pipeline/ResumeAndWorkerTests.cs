@@ -136,6 +136,27 @@ public sealed class ResumeAndWorkerTests : IDisposable
     }
 
     [Fact]
+    public void The_shards_in_flight_stay_within_their_budget_and_a_small_budget_gives_the_same_bytes()
+    {
+        var reference = Reference();
+        var cache = Path.Combine(reference, "cache");
+
+        // By default the budget does not bind here (8 KB shards): 34 shards with their span lists at most.
+        var free = BuildPipeline.Run(Spec, new BuildOptions { OutputDirectory = _dir.Combine("flight-default"), CacheDirectory = cache, Threads = 4 });
+        free.Pack.PeakInFlightBytes.Should().BeGreaterThan(0).And.BeLessThanOrEqualTo(384L << 20);
+
+        // A budget of three shards' buffers: the packer waits, with lane hashing on, and the bytes are the same.
+        const long budget = 3 * 8_228;
+        var tight = BuildPipeline.Run(Spec, new BuildOptions { OutputDirectory = _dir.Combine("flight-tight"), CacheDirectory = cache, Threads = 4, PackInFlightBudget = budget });
+        tight.Pack.PeakInFlightBytes.Should().BeGreaterThan(0).And.BeLessThanOrEqualTo(budget, "every shard here (8,228 bytes and a span list of a few KB) is under the budget");
+        ShouldBeIdentical(_dir.Combine("flight-tight"), reference);
+
+        // None at all: one shard at a time still goes through (else this would wait forever).
+        BuildPipeline.Run(Spec, new BuildOptions { OutputDirectory = _dir.Combine("flight-zero"), CacheDirectory = cache, Threads = 2, PackInFlightBudget = 0 });
+        ShouldBeIdentical(_dir.Combine("flight-zero"), reference);
+    }
+
+    [Fact]
     public void A_document_table_cache_of_one_block_gives_the_same_bytes()
     {
         // Every draw of the shuffled schedule then misses and reads its block again: the lookups, not the cache, decide.
