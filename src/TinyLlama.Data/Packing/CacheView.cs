@@ -12,7 +12,8 @@ namespace TinyLlama.Data.Packing;
 /// kernel's fault-around). It is not used because every page a writer touched then counts in the process's
 /// RSS until the map is closed: on the bench build the peak RSS went from 208 to 293 MiB at 1 thread and
 /// from 237 to 446 MiB at 2, and it grows with the caches read, where the memory target is a peak independent
-/// of the input size. A bounded window of maps would get the gain back; see docs/perf.md.
+/// of the input size. Windows of maps within a budget were tried since: system time fell, user time rose by as
+/// much (the copy is bound by memory either way), so <c>pread</c> stays; see docs/perf.md.
 /// </remarks>
 internal sealed class CacheView : IDisposable
 {
