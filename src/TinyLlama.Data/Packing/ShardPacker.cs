@@ -165,7 +165,10 @@ public sealed class ShardPacker : IDisposable
     /// is always let through). A 2049 × 1024-token shard of 19-token documents has a span list of about 10 MB,
     /// and with lane hashing up to 2 × 16 + Threads + IoThreads shards can be in flight.
     /// </summary>
-    public long InFlightBudget { get; init; } = 384L << 20;
+    public long InFlightBudget { get; init; } = DefaultInFlightBudget;
+
+    /// <summary>The default <see cref="InFlightBudget"/>: 384 MiB.</summary>
+    public const long DefaultInFlightBudget = 384L << 20;
 
     /// <summary>How many shards were written (not kept from an earlier run, not skipped).</summary>
     public long ShardsWritten => Interlocked.Read(ref _written);

@@ -40,7 +40,7 @@ public sealed record BuildOptions
     internal bool LaneHashing { get; init; } = true;
 
     /// <summary>The pack step's budget for shards in flight (<see cref="ShardPacker.InFlightBudget"/>; tests make it small).</summary>
-    internal long PackInFlightBudget { get; init; } = 384L << 20;
+    internal long PackInFlightBudget { get; init; } = ShardPacker.DefaultInFlightBudget;
 }
 
 public sealed record SourceSummary(string Name, IReadOnlyList<(string Path, RecordCounts Counts)> Files, RecordCounts Totals, long FramedTokens, long TokensInShards);

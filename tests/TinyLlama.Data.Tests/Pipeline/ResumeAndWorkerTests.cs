@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using TinyLlama.Data.Errors;
 using TinyLlama.Data.Mixtures.Spec;
+using TinyLlama.Data.Packing;
 using TinyLlama.Data.Pipeline;
 using TinyLlama.Data.Tests.Infrastructure;
 using TinyLlama.Data.Util;
@@ -143,7 +144,7 @@ public sealed class ResumeAndWorkerTests : IDisposable
 
         // By default the budget does not bind here (8 KB shards): 34 shards with their span lists at most.
         var free = BuildPipeline.Run(Spec, new BuildOptions { OutputDirectory = _dir.Combine("flight-default"), CacheDirectory = cache, Threads = 4 });
-        free.Pack.PeakInFlightBytes.Should().BeGreaterThan(0).And.BeLessThanOrEqualTo(384L << 20);
+        free.Pack.PeakInFlightBytes.Should().BeGreaterThan(0).And.BeLessThanOrEqualTo(ShardPacker.DefaultInFlightBudget);
 
         // A budget of three shards' buffers: the packer waits, with lane hashing on, and the bytes are the same.
         const long budget = 3 * 8_228;
@@ -165,7 +166,7 @@ public sealed class ResumeAndWorkerTests : IDisposable
         // reference's bytes. 8 KB shards: the budgets are 0, about 1, 4 and 20 shards, and the default.
         var reference = Reference();
         var cache = Path.Combine(reference, "cache");
-        long[] budgets = [0, 12_000, 40_000, 200_000, 384L << 20, 0];
+        long[] budgets = [0, 12_000, 40_000, 200_000, ShardPacker.DefaultInFlightBudget, 0];
         for (var round = 0; round < budgets.Length; round++)
         {
             var threads = 2 + (round % 3);
