@@ -18,8 +18,8 @@ namespace TinyLlama.Data.Util;
 /// with the CPU's SHA extensions (OpenSSL; <c>openssl speed -evp sha256</c> on the bench machine). That was
 /// 40 % of the pack's CPU. With the rounds of 16 messages in one set of instructions (AVX-512's rotate,
 /// <c>vprord</c>, and 3-input logic, <c>vpternlogd</c>: 17 vector instructions a round for 16 lanes), one core
-/// hashes about 1.8 GB/s when every lane is busy, against OpenSSL's 1.1–1.2 (docs/perf.md). A lane without a message still costs its
-/// share, so the packer keeps the lanes fed.
+/// hashes about 1.8 GB/s when every lane is busy, against OpenSSL's 1.1–1.2 (docs/perf.md). A lane without a
+/// message still costs its share, so the packer keeps the lanes fed.
 /// </para>
 /// <para>
 /// Each 64-byte block of the 16 lanes is loaded as 16 rows of 16 words and transposed in registers (4
@@ -274,45 +274,45 @@ internal sealed unsafe class Sha256Lanes : IDisposable
         var h = state[7];
         fixed (uint* k = K)
         {
-        for (var t = 0; t < 64; t += 16)
-        {
-            if (t > 0)
+            for (var t = 0; t < 64; t += 16)
             {
-                Schedule(w, 0, 1, 14, 9);
-                Schedule(w, 1, 2, 15, 10);
-                Schedule(w, 2, 3, 0, 11);
-                Schedule(w, 3, 4, 1, 12);
-                Schedule(w, 4, 5, 2, 13);
-                Schedule(w, 5, 6, 3, 14);
-                Schedule(w, 6, 7, 4, 15);
-                Schedule(w, 7, 8, 5, 0);
-                Schedule(w, 8, 9, 6, 1);
-                Schedule(w, 9, 10, 7, 2);
-                Schedule(w, 10, 11, 8, 3);
-                Schedule(w, 11, 12, 9, 4);
-                Schedule(w, 12, 13, 10, 5);
-                Schedule(w, 13, 14, 11, 6);
-                Schedule(w, 14, 15, 12, 7);
-                Schedule(w, 15, 0, 13, 8);
-            }
+                if (t > 0)
+                {
+                    Schedule(w, 0, 1, 14, 9);
+                    Schedule(w, 1, 2, 15, 10);
+                    Schedule(w, 2, 3, 0, 11);
+                    Schedule(w, 3, 4, 1, 12);
+                    Schedule(w, 4, 5, 2, 13);
+                    Schedule(w, 5, 6, 3, 14);
+                    Schedule(w, 6, 7, 4, 15);
+                    Schedule(w, 7, 8, 5, 0);
+                    Schedule(w, 8, 9, 6, 1);
+                    Schedule(w, 9, 10, 7, 2);
+                    Schedule(w, 10, 11, 8, 3);
+                    Schedule(w, 11, 12, 9, 4);
+                    Schedule(w, 12, 13, 10, 5);
+                    Schedule(w, 13, 14, 11, 6);
+                    Schedule(w, 14, 15, 12, 7);
+                    Schedule(w, 15, 0, 13, 8);
+                }
 
-            Round(a, b, c, ref d, e, f, g, ref h, k[t + 0], w[0]);
-            Round(h, a, b, ref c, d, e, f, ref g, k[t + 1], w[1]);
-            Round(g, h, a, ref b, c, d, e, ref f, k[t + 2], w[2]);
-            Round(f, g, h, ref a, b, c, d, ref e, k[t + 3], w[3]);
-            Round(e, f, g, ref h, a, b, c, ref d, k[t + 4], w[4]);
-            Round(d, e, f, ref g, h, a, b, ref c, k[t + 5], w[5]);
-            Round(c, d, e, ref f, g, h, a, ref b, k[t + 6], w[6]);
-            Round(b, c, d, ref e, f, g, h, ref a, k[t + 7], w[7]);
-            Round(a, b, c, ref d, e, f, g, ref h, k[t + 8], w[8]);
-            Round(h, a, b, ref c, d, e, f, ref g, k[t + 9], w[9]);
-            Round(g, h, a, ref b, c, d, e, ref f, k[t + 10], w[10]);
-            Round(f, g, h, ref a, b, c, d, ref e, k[t + 11], w[11]);
-            Round(e, f, g, ref h, a, b, c, ref d, k[t + 12], w[12]);
-            Round(d, e, f, ref g, h, a, b, ref c, k[t + 13], w[13]);
-            Round(c, d, e, ref f, g, h, a, ref b, k[t + 14], w[14]);
-            Round(b, c, d, ref e, f, g, h, ref a, k[t + 15], w[15]);
-        }
+                Round(a, b, c, ref d, e, f, g, ref h, k[t + 0], w[0]);
+                Round(h, a, b, ref c, d, e, f, ref g, k[t + 1], w[1]);
+                Round(g, h, a, ref b, c, d, e, ref f, k[t + 2], w[2]);
+                Round(f, g, h, ref a, b, c, d, ref e, k[t + 3], w[3]);
+                Round(e, f, g, ref h, a, b, c, ref d, k[t + 4], w[4]);
+                Round(d, e, f, ref g, h, a, b, ref c, k[t + 5], w[5]);
+                Round(c, d, e, ref f, g, h, a, ref b, k[t + 6], w[6]);
+                Round(b, c, d, ref e, f, g, h, ref a, k[t + 7], w[7]);
+                Round(a, b, c, ref d, e, f, g, ref h, k[t + 8], w[8]);
+                Round(h, a, b, ref c, d, e, f, ref g, k[t + 9], w[9]);
+                Round(g, h, a, ref b, c, d, e, ref f, k[t + 10], w[10]);
+                Round(f, g, h, ref a, b, c, d, ref e, k[t + 11], w[11]);
+                Round(e, f, g, ref h, a, b, c, ref d, k[t + 12], w[12]);
+                Round(d, e, f, ref g, h, a, b, ref c, k[t + 13], w[13]);
+                Round(c, d, e, ref f, g, h, a, ref b, k[t + 14], w[14]);
+                Round(b, c, d, ref e, f, g, h, ref a, k[t + 15], w[15]);
+            }
         }
 
         state[0] += a;
