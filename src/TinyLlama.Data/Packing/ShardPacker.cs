@@ -149,9 +149,10 @@ public sealed class ShardPacker : IDisposable
     public int IoThreads { get; init; } = 4;
 
     /// <summary>
-    /// Whether, with 2 to 4 <see cref="Threads"/> on a CPU with AVX-512, half of them hash the shards 16 at a
-    /// time (<see cref="Sha256Lanes"/>) and the others fill them; otherwise each thread hashes the shards it fills
-    /// with <see cref="SHA256"/>. The digests, and so every byte written, are the same either way (tested).
+    /// Whether, with 2 to 4 <see cref="Threads"/> on a CPU with AVX-512 and enough shards to write (128 a hasher),
+    /// half of them hash the shards 16 at a time (<see cref="Sha256Lanes"/>) and the others fill them; otherwise
+    /// each thread hashes the shards it fills with <see cref="SHA256"/>. The digests, and so every byte written,
+    /// are the same either way (tested).
     /// </summary>
     /// <remarks>
     /// A hasher keeps 16 shards in memory, and one hashes about 1.8 GB/s: with more threads, each hashing its
@@ -322,7 +323,10 @@ public sealed class ShardPacker : IDisposable
         _fill = 0;
     }
 
-    /// <summary>A writer thread: fills, hashes and describes shards; hands their files to the I/O threads.</summary>
+    /// <summary>
+    /// A filler thread: fills shards from the caches (hashing them too without lane hashing) and hands them to a
+    /// hasher or the I/O threads; a shard kept from an earlier run is checked and recorded here.
+    /// </summary>
     private void FillShards()
     {
         using var writer = new ShardWriter(this);
@@ -333,13 +337,10 @@ public sealed class ShardPacker : IDisposable
                 var file = writer.Fill(job, hash: _hashing is null);
                 if (file is null)
                 {
-                    ArrayPool<PackSpan>.Shared.Return(job.SpanArray);
-                    Done(job.Index, writer.Kept!);
-                    LeaveFlight(job.Bytes);
+                    Finish(job, writer.Kept!);
                 }
                 else
                 {
-                    // Its spans go back to the pool once its sidecar is written.
                     (_hashing ?? _files)!.Add(file, _stop.Token);
                 }
             }
@@ -382,9 +383,7 @@ public sealed class ShardPacker : IDisposable
                             job = writer.Fill(shard, hash: false, free);
                             if (job is null)
                             {
-                                ArrayPool<PackSpan>.Shared.Return(shard.SpanArray);
-                                Done(shard.Index, writer.Kept!);
-                                LeaveFlight(shard.Bytes);
+                                Finish(shard, writer.Kept!);
                                 continue;
                             }
                         }
@@ -488,14 +487,11 @@ public sealed class ShardPacker : IDisposable
                 var sha = file.Sha256 ?? throw new InvalidOperationException("a shard reached the I/O threads unhashed");
                 sidecar.ResetWrittenCount();
                 _sidecars.Write(Content(job, file.Name, sha, file.Counts), sidecar);
-                var info = new ShardInfo(file.Name, sha, file.BySource, file.Counts.Bos, file.Counts.Eos, job.Pad);
-                ArrayPool<PackSpan>.Shared.Return(job.SpanArray);
                 AtomicFile.WriteAllBytesUnbuffered(_ctx.Layout.ShardPath(job.Index), file.Buffer.Span, _shardBytes);
                 _buffers!.Add(file.Buffer);
                 AtomicFile.WriteAllBytes(_ctx.Layout.SidecarPath(file.Name), sidecar.WrittenSpan);
                 Interlocked.Increment(ref _written);
-                Done(job.Index, info);
-                LeaveFlight(job.Bytes);
+                Finish(job, new ShardInfo(file.Name, sha, file.BySource, file.Counts.Bos, file.Counts.Eos, job.Pad));
             }
         }
         catch (Exception e) when (e is not OperationCanceledException)
@@ -521,7 +517,7 @@ public sealed class ShardPacker : IDisposable
         }
     }
 
-    /// <summary>A shard written or kept: its memory is no longer in flight.</summary>
+    /// <summary>A shard's memory is no longer in flight.</summary>
     private void LeaveFlight(long bytes)
     {
         lock (_flightGate)
@@ -531,11 +527,13 @@ public sealed class ShardPacker : IDisposable
         }
     }
 
-    private void Done(long index, ShardInfo info)
+    /// <summary>A shard written or kept: recorded, its span list back to the pool, its memory no longer in flight.</summary>
+    private void Finish(ShardJob job, ShardInfo info)
     {
-        _done.Add(index, info);
-
+        _done.Add(job.Index, info);
         Progress?.AddShard();
+        ArrayPool<PackSpan>.Shared.Return(job.SpanArray);
+        LeaveFlight(job.Bytes);
     }
 
     /// <summary>A free shard buffer (header written): one given back by an I/O thread, a new one while fewer than the cap exist, else wait.</summary>
@@ -585,6 +583,7 @@ public sealed class ShardPacker : IDisposable
     public void Dispose()
     {
         _queue?.Dispose();
+        _hashing?.Dispose();
         _files?.Dispose();
         _buffers?.Dispose();
         _stop?.Dispose();
