@@ -121,7 +121,7 @@ internal sealed unsafe class Sha256Lanes : IDisposable
             _state[j] = Vector512.ConditionalSelect(mask, Vector512.Create(Initial[j]), _state[j]);
         }
 
-        _lanes[i] = full > 0 ? new Lane(token, full, tailBlocks, false) : new Lane(token, tailBlocks, 0, true);
+        _lanes[i] = full > 0 ? new Lane(token, full, tailBlocks) : new Lane(token, tailBlocks, 0);
         _rows[i] = full > 0 ? message : _tails + (i * 128);
         _steps[i] = 64;
         Busy++;
@@ -172,10 +172,11 @@ internal sealed unsafe class Sha256Lanes : IDisposable
                 continue;
             }
 
-            if (!lane.InTail)
+            if (lane.TailBlocks > 0)
             {
                 // The message's full blocks are done: its tail from the lane's own buffer.
-                _lanes[i] = lane with { Left = lane.TailBlocks, InTail = true };
+                lane.Left = lane.TailBlocks;
+                lane.TailBlocks = 0;
                 _rows[i] = _tails + (i * 128);
                 continue;
             }
@@ -209,10 +210,17 @@ internal sealed unsafe class Sha256Lanes : IDisposable
         Busy--;
     }
 
-    /// <summary>A lane's message: blocks left in what it reads now (the message's full blocks, then its tail).</summary>
-    private sealed record Lane(object Token, long Left, int TailBlocks, bool InTail)
+    /// <summary>
+    /// A lane's message: blocks left in what it reads now (the message's full blocks, then its tail), and the tail
+    /// blocks still to come after them (0 once it reads its tail).
+    /// </summary>
+    private sealed class Lane(object token, long left, int tailBlocks)
     {
-        public long Left { get; set; } = Left;
+        public object Token { get; } = token;
+
+        public long Left { get; set; } = left;
+
+        public int TailBlocks { get; set; } = tailBlocks;
     }
 
     /// <summary>The block at each lane's row pointer, transposed and byte-swapped: w[t] holds word t of each lane.</summary>
