@@ -242,7 +242,7 @@ internal sealed class DocumentTable : IDisposable
             throw new ArgumentOutOfRangeException(nameof(document));
         }
 
-        Check(source, first + document);
+        CheckThread();
         var fileFirst = _sourceBase[source] + first;
         var r = fileFirst + document;
         var block = r / RecordsPerBlock;
@@ -315,6 +315,11 @@ internal sealed class DocumentTable : IDisposable
             throw new ArgumentOutOfRangeException(nameof(document));
         }
 
+        CheckThread();
+    }
+
+    private void CheckThread()
+    {
         if (Environment.CurrentManagedThreadId != _owner)
         {
             throw new InvalidOperationException("the document table is used by the thread that built it only");

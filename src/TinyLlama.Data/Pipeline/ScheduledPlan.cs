@@ -63,7 +63,6 @@ public sealed class ScheduledPlan : IUnitPlan
         return stages;
     }
 
-
     public IEnumerable<PackUnit> Units(long chunkSize)
     {
         var cursor = Schedule.OpenCursor();
