@@ -226,8 +226,7 @@ public sealed class TokenCacheEntry
         {
             using var idx = File.OpenHandle(idxPath, FileMode.Open, FileAccess.Read, FileShare.Read);
             idxLength = RandomAccess.GetLength(idx);
-            var got = idxLength >= header.Length ? RandomAccess.Read(idx, header, 0) : 0;
-            if (got < header.Length)
+            if (idxLength < header.Length || !Util.FileIo.TryReadExactly(idx, header, 0))
             {
                 idxLength = -1;
             }
