@@ -354,11 +354,12 @@ internal static class Cli
         var kind = new Argument<string>("kind") { Description = "read | tokenize | build" };
         var work = new Option<string>("--work") { Required = true };
         var threads = new Option<int>("--threads") { DefaultValueFactory = _ => 1 };
-        var command = new Command("bench-one", "One benchmark measurement (used by bench).") { kind, work, threads };
+        var copy = new Option<string?>("--copy") { Description = "For build: one of several copies run at once (own folder, build timed alone)." };
+        var command = new Command("bench-one", "One benchmark measurement (used by bench).") { kind, work, threads, copy };
         command.Hidden = true;
         command.SetAction((parse, ct) => Guard(() =>
         {
-            var result = Bench.BenchMeasure.Run(parse.GetValue(kind)!, parse.GetValue(work)!, parse.GetValue(threads), ct);
+            var result = Bench.BenchMeasure.Run(parse.GetValue(kind)!, parse.GetValue(work)!, parse.GetValue(threads), parse.GetValue(copy), ct);
             Console.Out.WriteLine(result.ToJsonString());
             return ExitCodes.Ok;
         }));

@@ -19,7 +19,13 @@ public static class BenchMeasure
     /// <summary>The kinds of measurement <see cref="Run"/> knows.</summary>
     public static IReadOnlyList<string> Kinds { get; } = ["read", "tokenize", "build"];
 
-    public static JsonObject Run(string kind, string workDirectory, int threads, CancellationToken cancellationToken)
+    /// <summary>Runs one measurement.</summary>
+    /// <param name="copy">
+    /// For <c>build</c>: this process is one of several copies of the same build run at once (see
+    /// <see cref="BenchSuite"/>'s "two 1-thread builds at once"), so it writes to a folder of its own and times
+    /// the build alone, without the pack reruns.
+    /// </param>
+    public static JsonObject Run(string kind, string workDirectory, int threads, string? copy, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(kind);
         var corpus = BenchCorpusInfoFile.Load(workDirectory);
@@ -27,7 +33,7 @@ public static class BenchMeasure
         {
             "read" => Read(corpus, cancellationToken),
             "tokenize" => Tokenize(corpus, cancellationToken),
-            "build" => Build(corpus, workDirectory, threads, cancellationToken),
+            "build" => Build(corpus, workDirectory, threads, copy, cancellationToken),
             _ => throw new ArgumentException("unknown measurement " + kind, nameof(kind)),
         };
     }
@@ -90,12 +96,13 @@ public static class BenchMeasure
     /// <summary>
     /// The whole build (read → tokenize → plan → pack → manifest) into a fresh folder with a fresh cache,
     /// then the same spec again from those caches into another folder: that second run is the pack step
-    /// (plus opening the caches and planning), measured on its own.
+    /// (plus opening the caches and planning), measured on its own. A <paramref name="copy"/> times the build
+    /// alone, in a folder of its own.
     /// </summary>
-    private static JsonObject Build(BenchCorpusInfo corpus, string workDirectory, int threads, CancellationToken cancellationToken)
+    private static JsonObject Build(BenchCorpusInfo corpus, string workDirectory, int threads, string? copy, CancellationToken cancellationToken)
     {
         var spec = SpecLoader.Load(corpus.SpecPath);
-        var outDir = Path.Combine(workDirectory, "out-" + threads.ToString(CultureInfo.InvariantCulture));
+        var outDir = Path.Combine(workDirectory, "out-" + threads.ToString(CultureInfo.InvariantCulture) + (copy is null ? "" : "-copy-" + copy));
         var packDir = outDir + "-pack";
         foreach (var d in new[] { outDir, packDir })
         {
@@ -115,9 +122,18 @@ public static class BenchMeasure
             ["shards"] = result.Pack.Shards.Count,
         });
 
-        foreach (var (phase, duration) in progress.PhaseDurations())
+        foreach (var (phase, wall, cpu, jit) in progress.PhaseCosts())
         {
-            measured["phase_" + phase + "_s"] = Math.Round(duration.TotalSeconds, 3);
+            measured["phase_" + phase + "_s"] = Math.Round(wall.TotalSeconds, 3);
+            measured["phase_" + phase + "_cpu_s"] = Math.Round(cpu.TotalSeconds, 3);
+            measured["phase_" + phase + "_jit_s"] = Math.Round(jit.TotalSeconds, 3);
+        }
+
+        measured["shards_sha256_first"] = result.Pack.Shards.Count > 0 ? result.Pack.Shards[0].Sha256 : "";
+        if (copy is not null)
+        {
+            Retire(outDir);
+            return measured;
         }
 
         var pack = Clock.Start();
@@ -140,7 +156,6 @@ public static class BenchMeasure
         measured["pack_cpu_s"] = packed["cpu_s"]!.DeepClone();
         measured["shard_bytes"] = shardBytes;
         measured["identical_shards"] = again.Pack.Shards.Select(s => s.Sha256).SequenceEqual(result.Pack.Shards.Select(s => s.Sha256));
-        measured["shards_sha256_first"] = result.Pack.Shards.Count > 0 ? result.Pack.Shards[0].Sha256 : "";
         Retire(packDir);
         PackPasses(corpus, result, measured, threads, cancellationToken);
         Retire(outDir);

@@ -96,6 +96,11 @@ public static class BenchSuite
                 Add("build-" + t.ToString(CultureInfo.InvariantCulture), Child(options, "build", t, work));
             }
 
+            if (options.Threads.Contains(1) && options.Threads.Contains(2) && Environment.ProcessorCount >= 2)
+            {
+                Add(TwoCopies, Copies(options, work));
+            }
+
             if (options.Reference)
             {
                 Add("python", BenchReference.RunPython(options.Python, work, options.TokenizerPath, corpus.ReferenceFile));
@@ -140,14 +145,51 @@ public static class BenchSuite
         }
     }
 
-    private static JsonObject Child(BenchOptions options, string kind, int threads, string work)
+    /// <summary>Pinned like the references: N threads on CPUs 0..N-1 (or, for a copy, its own CPU).</summary>
+    private static JsonObject Child(BenchOptions options, string kind, int threads, string work, int? copy = null)
     {
-        var cpus = threads <= 1 ? "0" : "0-" + (threads - 1).ToString(CultureInfo.InvariantCulture);
-        var start = options.Child(["bench-one", kind, "--work", work, "--threads", threads.ToString(CultureInfo.InvariantCulture)]);
-
-        // Pinned like the references: N threads on CPUs 0..N-1.
-        var stdout = BenchReference.Capture("taskset", ["-c", cpus, start.FileName, .. start.ArgumentList], null, $"measurement {kind} ({threads} threads)");
+        var ic = CultureInfo.InvariantCulture;
+        var cpus = copy is { } c ? c.ToString(ic) : threads <= 1 ? "0" : "0-" + (threads - 1).ToString(ic);
+        string[] args = ["bench-one", kind, "--work", work, "--threads", threads.ToString(ic), .. copy is null ? Array.Empty<string>() : ["--copy", cpus]];
+        var start = options.Child(args);
+        var stdout = BenchReference.Capture("taskset", ["-c", cpus, start.FileName, .. start.ArgumentList], null, $"measurement {kind} ({threads} threads{(copy is null ? "" : ", copy on CPU " + cpus)})");
         return JsonNode.Parse(stdout.Trim().Split('\n')[^1])!.AsObject();
+    }
+
+    /// <summary>The key of <see cref="Copies"/>' measurement.</summary>
+    private const string TwoCopies = "build-1x2";
+
+    /// <summary>
+    /// Two 1-thread builds at once, each in its own process pinned to its own CPU (0 and 1), each into its own
+    /// folder: they share nothing but the machine (its memory, last-level cache and disk). How fast they run
+    /// side by side, against one build alone, is what this machine's second core gives this work when nothing
+    /// in our code is shared, waited for or serial: the ceiling for the 2-thread build's scaling.
+    /// </summary>
+    private static JsonObject Copies(BenchOptions options, string work)
+    {
+        var copies = Enumerable.Range(0, 2).Select(cpu => Task.Run(() => Child(options, "build", 1, work, cpu))).ToArray();
+        Task.WhenAll(copies).GetAwaiter().GetResult();
+        var (a, b) = (copies[0].Result, copies[1].Result);
+        var (wa, wb) = (Num(a["wall_s"]), Num(b["wall_s"]));
+        return new JsonObject
+        {
+            ["kind"] = TwoCopies,
+            ["threads"] = 2,
+            ["text_bytes"] = Num(a["text_bytes"]) + Num(b["text_bytes"]),
+            ["tokens"] = Num(a["tokens"]) + Num(b["tokens"]),
+            ["wall_s"] = Math.Max(wa, wb),
+            ["cpu_s"] = Num(a["cpu_s"]) + Num(b["cpu_s"]),
+            ["peak_rss_bytes"] = Math.Max(Num(a["peak_rss_bytes"]), Num(b["peak_rss_bytes"])),
+            ["copy0_wall_s"] = wa,
+            ["copy1_wall_s"] = wb,
+            ["copy0_cpu_s"] = Num(a["cpu_s"]),
+            ["copy1_cpu_s"] = Num(b["cpu_s"]),
+
+            // Builds per second of the two together; a copy that ends first leaves the other alone for its last
+            // moments, so this errs towards a higher ceiling.
+            ["builds_per_s"] = (1 / wa) + (1 / wb),
+            ["shards_sha256_first"] = (string?)a["shards_sha256_first"] == (string?)b["shards_sha256_first"] ? (string?)a["shards_sha256_first"] : "the copies differ",
+        };
     }
 
     private static JsonObject Median(List<JsonObject> runs)
@@ -239,6 +281,7 @@ public static class BenchSuite
             ("tokenize", "our tokenizer alone"),
         };
         rows.AddRange(options.Threads.Select(t => ("build-" + t.ToString(ic), "our build end to end (read → tokenize → pack)")));
+        rows.Add((TwoCopies, "two 1-thread builds at once, one per CPU (separate processes; the machine's ceiling)"));
         rows.Add(("python", "reference: TinyLlama prep loop, python sentencepiece"));
         rows.Add(("spm_encode", "reference: spm_encode (C++)"));
         foreach (var (key, name) in rows)
@@ -269,12 +312,15 @@ public static class BenchSuite
         {
             var key = "build-" + t.ToString(ic);
             var r = m[key]!.AsObject();
-            s.AppendLine(ic, $"- Build phases ({t} thread{(t == 1 ? "" : "s")}, wall): start (spec, tokenizer load, resolve) {Num(r["phase_start_s"]):F2} s, tokenize (read + tokenize + write caches) {Num(r["phase_tokenize_s"]):F2} s, plan {Num(r["phase_plan_s"]):F2} s, pack {Num(r["phase_pack_s"]):F2} s{(r["jit_s"] is { } jit ? string.Create(ic, $"; JIT compilation inside the build: {Num(jit):F2} CPU-s (the CLI runs without tiered compilation)") : "")}.");
+            string Phase(string name) => r["phase_" + name + "_cpu_s"] is { } cpu
+                ? string.Create(ic, $"{Num(r["phase_" + name + "_s"]):F2} s ({Num(cpu):F2} CPU-s, JIT {Num(r["phase_" + name + "_jit_s"]):F2})")
+                : string.Create(ic, $"{Num(r["phase_" + name + "_s"]):F2} s");
+            s.AppendLine(ic, $"- Build phases ({t} thread{(t == 1 ? "" : "s")}, wall (CPU, of which JIT compiling)): start (spec, tokenizer load, resolve) {Phase("start")}, tokenize (read + tokenize + write caches) {Phase("tokenize")}, plan {Phase("plan")}, pack {Phase("pack")}{(r["jit_s"] is { } jit ? string.Create(ic, $"; JIT compilation inside the build: {Num(jit):F2} CPU-s (the CLI runs without tiered compilation)") : "")}.");
             s.AppendLine(ic, $"- Pack step ({t} thread build, rerun from its caches; pack phase: units → shards + sidecars): {Num(r["shard_bytes"]) / 1e9:F2} GB of shards in {Num(r["pack_wall_s"]):F2} s = **{Num(r["shard_bytes"]) / 1e9 / Num(r["pack_wall_s"]):F2} GB/s**; shards identical to the build's: {((bool)r["identical_shards"]! ? "yes" : "NO")}.");
             if (r["pack8_wall_s"] is { } p8)
             {
                 var gb = Num(r["pack8_shard_bytes"]) / 1e9;
-                s.AppendLine(ic, $"- Pack step, {BenchMeasure.PackPasses8} passes over the same caches ({t} thread{(t == 1 ? "" : "s")}; `max_epochs: {BenchMeasure.PackPasses8}`, {Num(r["pack8_shards"]):F0} shards): {gb:F2} GB of shards in {Num(p8):F2} s = **{gb / Num(p8):F2} GB/s**; {Num(r["pack8_cpu_s"]) / gb:F2} CPU-seconds per GB (user + system, whole rerun: start, plan, pack, manifest; {Num(r["pack8_rerun_wall_s"]):F2} s wall); its first {Num(r["pack8_identical_prefix_shards"]):F0} shards identical to the build's full ones: {((bool)r["pack8_identical_prefix"]! ? "yes" : "NO")}.");
+                s.AppendLine(ic, $"- Pack step, {BenchMeasure.PackPasses8} passes over the same caches ({t} thread{(t == 1 ? "" : "s")}; `max_epochs: {BenchMeasure.PackPasses8}`, {Num(r["pack8_shards"]):F0} shards): {gb:F2} GB of shards in {Num(p8):F2} s = **{gb / Num(p8):F2} GB/s**; {Num(r["pack8_cpu_s"]) / gb:F2} CPU-seconds per GB (user + system, whole rerun: start, plan, pack, manifest; {Num(r["pack8_rerun_wall_s"]):F2} s wall); {(Num(r["pack8_identical_prefix_shards"]) == 0 ? "the build has no full shard to compare its first ones with" : string.Create(ic, $"its first {Num(r["pack8_identical_prefix_shards"]):F0} shards identical to the build's full ones: {((bool)r["pack8_identical_prefix"]! ? "yes" : "NO")}"))}.");
             }
         }
 
@@ -284,7 +330,18 @@ public static class BenchSuite
             var all = json["all"]!.AsObject();
             var perRound = all["build-1"]!.AsArray().Zip(all["build-2"]!.AsArray(), (one, two) => Num(one!["wall_s"]) / Num(two!["wall_s"])).ToList();
             var pairedMedian = perRound.Order().ElementAt(perRound.Count / 2);
-            s.AppendLine(ic, $"- Scaling 1 → 2 threads (wall): **{Num(b1["wall_s"]) / Num(b2["wall_s"]):F2}×** as the ratio of the medians; round by round {string.Join(", ", perRound.Select(r => r.ToString("F2", ic) + "×"))} (median {pairedMedian:F2}×); same first shard: {((string?)b1["shards_sha256_first"] == (string?)b2["shards_sha256_first"] ? "yes" : "NO")}; same {BenchMeasure.PackPasses8}-pass shards: {((string?)b1["pack8_sha256_all"] == (string?)b2["pack8_sha256_all"] ? "yes" : "NO")}.");
+            var scaling = Num(b1["wall_s"]) / Num(b2["wall_s"]);
+            double Rest(JsonObject r) => Num(r["wall_s"]) - Num(r["phase_tokenize_s"]);
+            s.AppendLine(ic, $"- Scaling 1 → 2 threads (wall): **{scaling:F2}×** as the ratio of the medians; round by round {string.Join(", ", perRound.Select(r => r.ToString("F2", ic) + "×"))} (median {pairedMedian:F2}×); same first shard: {((string?)b1["shards_sha256_first"] == (string?)b2["shards_sha256_first"] ? "yes" : "NO")}; same {BenchMeasure.PackPasses8}-pass shards: {((string?)b1["pack8_sha256_all"] == (string?)b2["pack8_sha256_all"] ? "yes" : "NO")}.");
+            s.AppendLine(ic, $"- … of which the tokenize phase (read + tokenize + write caches): {Num(b1["phase_tokenize_s"]) / Num(b2["phase_tokenize_s"]):F2}× ({Num(b1["phase_tokenize_s"]):F2} → {Num(b2["phase_tokenize_s"]):F2} s); the rest of the build (start, plan, pack, manifest): {Rest(b1):F2} → {Rest(b2):F2} s, {Rest(b2) / Num(b2["wall_s"]):P0} of the 2-thread build.");
+            if (m[TwoCopies] is JsonObject x2)
+            {
+                // A lone build's wall time × the builds per second of two at once: what a second core gives when nothing is shared.
+                var ceiling = Num(b1["wall_s"]) * Num(x2["builds_per_s"]);
+                var ceilings = all["build-1"]!.AsArray().Zip(all[TwoCopies]!.AsArray(), (one, two) => Num(one!["wall_s"]) * Num(two!["builds_per_s"])).ToList();
+                var slowdown = ((Num(x2["copy0_wall_s"]) + Num(x2["copy1_wall_s"])) / 2 / Num(b1["wall_s"])) - 1;
+                s.AppendLine(ic, $"- The machine's own 1 → 2 for this work: two 1-thread builds at once, one pinned to each CPU, sharing nothing but the machine, each took {slowdown:P0} longer than one alone ({Num(x2["copy0_wall_s"]):F2} and {Num(x2["copy1_wall_s"]):F2} s against {Num(b1["wall_s"]):F2} s, medians; {Num(x2["copy0_cpu_s"]):F2} and {Num(x2["copy1_cpu_s"]):F2} CPU-s against {Num(b1["cpu_s"]):F2}): together **{ceiling:F2}×** one build's rate (round by round {string.Join(", ", ceilings.Select(r => r.ToString("F2", ic) + "×"))}); same first shard as the 1-thread build in every round: {(all[TwoCopies]!.AsArray().All(r => (string?)r!["shards_sha256_first"] == (string?)b1["shards_sha256_first"]) ? "yes" : "NO")}. The 2-thread build's {scaling:F2}× is **{scaling / ceiling:P0}** of that ceiling.");
+            }
         }
 
         if (m["python"] is not null)

@@ -15,7 +15,7 @@ public sealed class BuildProgress
     private long _shardsTotal;
 
     private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
-    private readonly List<(string Phase, TimeSpan Start)> _phases = [("start", TimeSpan.Zero)];
+    private readonly List<(string Phase, TimeSpan Start, TimeSpan Cpu, TimeSpan Jit)> _phases = [("start", TimeSpan.Zero, ProcessCpu(), System.Runtime.JitInfo.GetCompilationTime())];
     private readonly List<string> _warnings = [];
 
     /// <summary>What the build is doing now: "tokenize", "plan", "pack", "verify".</summary>
@@ -33,7 +33,7 @@ public sealed class BuildProgress
         {
             lock (_phases)
             {
-                _phases.Add((value, _clock.Elapsed));
+                _phases.Add((value, _clock.Elapsed, ProcessCpu(), System.Runtime.JitInfo.GetCompilationTime()));
             }
         }
     }
@@ -70,6 +70,29 @@ public sealed class BuildProgress
             var now = _clock.Elapsed;
             return [.. _phases.Select((p, i) => (p.Phase, (i + 1 < _phases.Count ? _phases[i + 1].Start : now) - p.Start))];
         }
+    }
+
+    /// <summary>
+    /// What each phase so far cost (the current one up to now): wall time, the process's CPU time (user + system,
+    /// every thread) and the time the JIT spent compiling, in the order the phases started.
+    /// </summary>
+    public IReadOnlyList<(string Phase, TimeSpan Wall, TimeSpan Cpu, TimeSpan Jit)> PhaseCosts()
+    {
+        lock (_phases)
+        {
+            var now = (_clock.Elapsed, ProcessCpu(), System.Runtime.JitInfo.GetCompilationTime());
+            return [.. _phases.Select((p, i) =>
+            {
+                var (wall, cpu, jit) = i + 1 < _phases.Count ? (_phases[i + 1].Start, _phases[i + 1].Cpu, _phases[i + 1].Jit) : now;
+                return (p.Phase, wall - p.Start, cpu - p.Cpu, jit - p.Jit);
+            })];
+        }
+    }
+
+    private static TimeSpan ProcessCpu()
+    {
+        using var process = System.Diagnostics.Process.GetCurrentProcess();
+        return process.TotalProcessorTime;
     }
 
     public long InputBytesTotal => Interlocked.Read(ref _inputBytesTotal);
