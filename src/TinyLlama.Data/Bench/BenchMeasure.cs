@@ -122,12 +122,7 @@ public static class BenchMeasure
             ["shards"] = result.Pack.Shards.Count,
         });
 
-        foreach (var (phase, wall, cpu, jit) in progress.PhaseCosts())
-        {
-            measured["phase_" + phase + "_s"] = Math.Round(wall.TotalSeconds, 3);
-            measured["phase_" + phase + "_cpu_s"] = Math.Round(cpu.TotalSeconds, 3);
-            measured["phase_" + phase + "_jit_s"] = Math.Round(jit.TotalSeconds, 3);
-        }
+        RecordPhases(measured, "phase_", progress);
 
         measured["shards_sha256_first"] = result.Pack.Shards.Count > 0 ? result.Pack.Shards[0].Sha256 : "";
         if (copy is not null)
@@ -140,10 +135,7 @@ public static class BenchMeasure
         var packProgress = new BuildProgress();
         var again = BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = packDir, CacheDirectory = result.Layout.DefaultCacheDirectory, Threads = threads }, packProgress, cancellationToken);
         var packed = pack.Stop([]);
-        foreach (var (phase, duration) in packProgress.PhaseDurations())
-        {
-            measured["rerun_phase_" + phase + "_s"] = Math.Round(duration.TotalSeconds, 3);
-        }
+        RecordPhases(measured, "rerun_phase_", packProgress);
 
         long shardBytes = 0;
         foreach (var s in again.Pack.Shards)
@@ -160,6 +152,17 @@ public static class BenchMeasure
         PackPasses(corpus, result, measured, threads, cancellationToken);
         Retire(outDir);
         return measured;
+    }
+
+    /// <summary>Each phase's wall, CPU and JIT seconds, as <c>{prefix}{phase}_s</c>, <c>…_cpu_s</c> and <c>…_jit_s</c>.</summary>
+    private static void RecordPhases(JsonObject into, string prefix, BuildProgress progress)
+    {
+        foreach (var (phase, wall, cpu, jit) in progress.PhaseCosts())
+        {
+            into[prefix + phase + "_s"] = Math.Round(wall.TotalSeconds, 3);
+            into[prefix + phase + "_cpu_s"] = Math.Round(cpu.TotalSeconds, 3);
+            into[prefix + phase + "_jit_s"] = Math.Round(jit.TotalSeconds, 3);
+        }
     }
 
     /// <summary>Passes over the same caches in the larger pack measurement.</summary>
@@ -189,7 +192,7 @@ public static class BenchMeasure
         var progress = new BuildProgress();
         var result = BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = dir, CacheDirectory = build.Layout.DefaultCacheDirectory, Threads = threads }, progress, cancellationToken);
         var run = clock.Stop([]);
-        var phases = progress.PhaseDurations().ToDictionary(p => p.Phase, p => p.Duration.TotalSeconds, StringComparer.Ordinal);
+        var phases = progress.PhaseCosts().ToDictionary(p => p.Phase, p => p.Wall.TotalSeconds, StringComparer.Ordinal);
         var full = build.Pack.Shards.TakeWhile(s => s.Pad == 0).Select(s => s.Sha256).ToList();
         var prefix = "pack" + PackPasses8.ToString(CultureInfo.InvariantCulture) + "_";
         measured[prefix + "shards"] = result.Pack.Shards.Count;

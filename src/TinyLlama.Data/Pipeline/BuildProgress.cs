@@ -62,16 +62,6 @@ public sealed class BuildProgress
         }
     }
 
-    /// <summary>Wall time spent in each phase so far (the current one up to now), in the order they started.</summary>
-    public IReadOnlyList<(string Phase, TimeSpan Duration)> PhaseDurations()
-    {
-        lock (_phases)
-        {
-            var now = _clock.Elapsed;
-            return [.. _phases.Select((p, i) => (p.Phase, (i + 1 < _phases.Count ? _phases[i + 1].Start : now) - p.Start))];
-        }
-    }
-
     /// <summary>
     /// What each phase so far cost (the current one up to now): wall time, the process's CPU time (user + system,
     /// every thread) and the time the JIT spent compiling, in the order the phases started.
