@@ -91,7 +91,9 @@ public static class BenchSuite
             log(FormattableString.Invariant($"round {round}/{options.Rounds} (load {LoadAverage()})"));
             Add("read", Child(options, "read", 1, work));
             Add("tokenize", Child(options, "tokenize", 1, work));
-            foreach (var t in options.Threads)
+            // Odd rounds build with the fewest threads first, even rounds with the most, so that no build always
+            // runs right after the same other one (a measurement can be slowed by what ran just before it).
+            foreach (var t in round % 2 == 1 ? options.Threads : options.Threads.Reverse())
             {
                 Add("build-" + t.ToString(CultureInfo.InvariantCulture), Child(options, "build", t, work));
             }
