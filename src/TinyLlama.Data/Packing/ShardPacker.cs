@@ -551,8 +551,10 @@ public sealed class ShardPacker : IDisposable
         {
             if (Interlocked.CompareExchange(ref _buffersMade, made + 1, made) == made)
             {
-                // Native memory (never moved by the GC): the hashers take a pointer into it.
-                var aligned = new AlignedBuffer(_shardBytes);
+                // Native memory (never moved by the GC): the hashers take a pointer into it. Not cleared: after the
+                // header, every shard writes all its bytes (tokens, then padding) before it is hashed or written,
+                // and the bytes past the shard's length that the unbuffered write rounds up to are cut off.
+                var aligned = new AlignedBuffer(_shardBytes, zeroed: false);
                 _made.Add(aligned);
                 buffer = aligned.Memory;
                 LitPkdsFormat.WriteHeader(buffer.Span, _ctx.Dtype, _ctx.ChunkSize);

@@ -4,7 +4,7 @@ using System.Runtime.InteropServices;
 namespace TinyLlama.Data.Util;
 
 /// <summary>
-/// A zeroed buffer of native memory for unbuffered writes: it starts on a 2 MiB boundary and its length is a
+/// A buffer of native memory for unbuffered writes, zeroed unless the owner asks otherwise: it starts on a 2 MiB boundary and its length is a
 /// multiple of <see cref="UnbufferedIo.Alignment"/>. On Linux it asks for transparent huge pages
 /// (<c>madvise(MADV_HUGEPAGE)</c>) before its memory is first touched. Disposing it frees the memory: the
 /// owner disposes it only once nothing uses it any more.
@@ -22,10 +22,21 @@ internal sealed unsafe partial class AlignedBuffer : MemoryManager<byte>
     public const int StartAlignment = 2 << 20;
 
     private const int HugePageAdvice = 14;
+
+    /// <summary>For tests: a byte that buffers made without zeroing are filled with, so that a byte an owner fails to write shows.</summary>
+    internal static volatile int PoisonUnzeroedWith = -1;
+
     private readonly int _length;
     private byte* _memory;
 
-    public AlignedBuffer(int length)
+    /// <param name="length">The bytes needed; the buffer is that rounded up to <see cref="UnbufferedIo.Alignment"/>.</param>
+    /// <param name="zeroed">
+    /// Whether to clear the memory. An owner that writes every byte before it reads or writes any (the shard
+    /// packer: a reused buffer holds the last shard anyway) saves the pass: 0.6 % of the samples of a bench
+    /// build process, whose 8-pass pack makes 37 new 4 MiB buffers (6 ABBA quadruples of that pack: 0.976 of
+    /// the wall time, 0.982 of the CPU, inside the noise).
+    /// </param>
+    public AlignedBuffer(int length, bool zeroed = true)
     {
         _length = UnbufferedIo.RoundUp(length);
         _memory = (byte*)NativeMemory.AlignedAlloc((nuint)Math.Max(_length, UnbufferedIo.Alignment), StartAlignment);
@@ -35,7 +46,14 @@ internal sealed unsafe partial class AlignedBuffer : MemoryManager<byte>
             _ = Madvise((nint)_memory, (nuint)_length, HugePageAdvice);
         }
 
-        NativeMemory.Clear(_memory, (nuint)_length);
+        if (zeroed)
+        {
+            NativeMemory.Clear(_memory, (nuint)_length);
+        }
+        else if (PoisonUnzeroedWith >= 0)
+        {
+            NativeMemory.Fill(_memory, (nuint)_length, (byte)PoisonUnzeroedWith);
+        }
     }
 
     public override Span<byte> GetSpan()

@@ -43,7 +43,19 @@ public sealed class TinyLlamaCompatibleBuildTests
         using var tmp = new TempDir();
         var specPath = tmp.Write("spec.yaml", Spec(chunk, tail));
         var spec = SpecLoader.Load(specPath);
-        var result = BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = tmp.Combine("out"), Threads = 2 });
+
+        // The packer's buffers are not zeroed: fill new ones with garbage, so that any byte of a shard the packer
+        // failed to write (or the tail padding it left out) differs from the reference.
+        BuildResult result;
+        AlignedBuffer.PoisonUnzeroedWith = 0xA5;
+        try
+        {
+            result = BuildPipeline.Run(spec, new BuildOptions { OutputDirectory = tmp.Combine("out"), Threads = 2 });
+        }
+        finally
+        {
+            AlignedBuffer.PoisonUnzeroedWith = -1;
+        }
 
         var files = Directory.GetFiles(Path.Combine(SlimPajamaRoot, "train"), "*.jsonl.zst", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(SlimPajamaRoot, f))
