@@ -4,10 +4,10 @@ using System.Runtime.InteropServices;
 namespace TinyLlama.Data.Util;
 
 /// <summary>
-/// A buffer of native memory for unbuffered writes, zeroed unless the owner asks otherwise: it starts on a 2 MiB boundary and its length is a
-/// multiple of <see cref="UnbufferedIo.Alignment"/>. On Linux it asks for transparent huge pages
-/// (<c>madvise(MADV_HUGEPAGE)</c>) before its memory is first touched. Disposing it frees the memory: the
-/// owner disposes it only once nothing uses it any more.
+/// A buffer of native memory for unbuffered writes, zeroed unless the owner asks otherwise: it starts on a 2 MiB
+/// boundary and its length is a multiple of <see cref="UnbufferedIo.Alignment"/>. On Linux it asks for
+/// transparent huge pages (<c>madvise(MADV_HUGEPAGE)</c>) before its memory is first touched. Disposing it frees
+/// the memory: the owner disposes it only once nothing uses it any more.
 /// </summary>
 /// <remarks>
 /// Why huge pages: a shard buffer of 4 MiB is 1,024 pages of 4 KiB. Each unbuffered write pins every page of
