@@ -256,13 +256,13 @@ public static class BenchMeasure
         {
             GC.Collect();
             ResetPeakRss();
-            return new Clock(Process.GetCurrentProcess().TotalProcessorTime);
+            return new Clock(Environment.CpuUsage.TotalTime);
         }
 
         public JsonObject Stop(JsonObject into)
         {
             var wall = _wall.Elapsed.TotalSeconds;
-            var cpu = (Process.GetCurrentProcess().TotalProcessorTime - _cpu).TotalSeconds;
+            var cpu = (Environment.CpuUsage.TotalTime - _cpu).TotalSeconds;
             into["wall_s"] = Math.Round(wall, 3);
             into["cpu_s"] = Math.Round(cpu, 3);
             into["jit_s"] = Math.Round((System.Runtime.JitInfo.GetCompilationTime() - _jit).TotalSeconds, 3);

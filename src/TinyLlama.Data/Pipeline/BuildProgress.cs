@@ -15,7 +15,7 @@ public sealed class BuildProgress
     private long _shardsTotal;
 
     private readonly System.Diagnostics.Stopwatch _clock = System.Diagnostics.Stopwatch.StartNew();
-    private readonly List<(string Phase, TimeSpan Start, TimeSpan Cpu, TimeSpan Jit)> _phases = [("start", TimeSpan.Zero, ProcessCpu(), System.Runtime.JitInfo.GetCompilationTime())];
+    private readonly List<(string Phase, TimeSpan Start, TimeSpan Cpu, TimeSpan Jit)> _phases = [("start", TimeSpan.Zero, Environment.CpuUsage.TotalTime, System.Runtime.JitInfo.GetCompilationTime())];
     private readonly List<string> _warnings = [];
 
     /// <summary>What the build is doing now: "tokenize", "plan", "pack", "verify".</summary>
@@ -33,7 +33,7 @@ public sealed class BuildProgress
         {
             lock (_phases)
             {
-                _phases.Add((value, _clock.Elapsed, ProcessCpu(), System.Runtime.JitInfo.GetCompilationTime()));
+                _phases.Add((value, _clock.Elapsed, Environment.CpuUsage.TotalTime, System.Runtime.JitInfo.GetCompilationTime()));
             }
         }
     }
@@ -70,19 +70,13 @@ public sealed class BuildProgress
     {
         lock (_phases)
         {
-            var now = (_clock.Elapsed, ProcessCpu(), System.Runtime.JitInfo.GetCompilationTime());
+            var now = (_clock.Elapsed, Environment.CpuUsage.TotalTime, System.Runtime.JitInfo.GetCompilationTime());
             return [.. _phases.Select((p, i) =>
             {
                 var (wall, cpu, jit) = i + 1 < _phases.Count ? (_phases[i + 1].Start, _phases[i + 1].Cpu, _phases[i + 1].Jit) : now;
                 return (p.Phase, wall - p.Start, cpu - p.Cpu, jit - p.Jit);
             })];
         }
-    }
-
-    private static TimeSpan ProcessCpu()
-    {
-        using var process = System.Diagnostics.Process.GetCurrentProcess();
-        return process.TotalProcessorTime;
     }
 
     public long InputBytesTotal => Interlocked.Read(ref _inputBytesTotal);
