@@ -217,21 +217,35 @@ internal sealed class SidecarJson
 
     private static void Raw(ArrayBufferWriter<byte> w, ReadOnlySpan<byte> bytes) => w.Write(bytes);
 
-    /// <summary>Numbers as a one-line array: <c>[1, 2, 3]</c> (the order of <see cref="ShardPacker.SpanFields"/> for a span).</summary>
+    /// <summary>
+    /// Numbers as a one-line array: <c>[1, 2, 3]</c> (the order of <see cref="ShardPacker.SpanFields"/> for a span).
+    /// Formatted into one span of the writer: a sidecar has a row per span, about 1,400 for a 4 MB shard, and asking
+    /// the writer for room per number and separator was 3 % of a pack's samples.
+    /// </summary>
     private static void NumberRow(ArrayBufferWriter<byte> w, params ReadOnlySpan<long> values)
     {
-        Raw(w, "["u8);
+        // '[' and ']', and per number at most 20 characters (long.MinValue) and ", ".
+        var span = w.GetSpan(2 + (values.Length * 22));
+        span[0] = (byte)'[';
+        var n = 1;
         for (var i = 0; i < values.Length; i++)
         {
             if (i > 0)
             {
-                Raw(w, ", "u8);
+                span[n++] = (byte)',';
+                span[n++] = (byte)' ';
             }
 
-            Number(w, values[i]);
+            if (!Utf8Formatter.TryFormat(values[i], span[n..], out var written))
+            {
+                throw new InvalidOperationException("a number does not fit 20 bytes");
+            }
+
+            n += written;
         }
 
-        Raw(w, "]"u8);
+        span[n++] = (byte)']';
+        w.Advance(n);
     }
 
     private static void Number(ArrayBufferWriter<byte> w, long value)
