@@ -220,7 +220,8 @@ internal sealed class SidecarJson
     /// <summary>
     /// Numbers as a one-line array: <c>[1, 2, 3]</c> (the order of <see cref="ShardPacker.SpanFields"/> for a span).
     /// Formatted into one span of the writer: a sidecar has a row per span, about 1,400 for a 4 MB shard, and asking
-    /// the writer for room per number and separator was 3 % of a pack's samples.
+    /// the writer for room per number and separator took the sidecar code to 3.9–4.3 % of a 32-pass pack's samples
+    /// (1.7–1.8 % this way; docs/perf.md).
     /// </summary>
     private static void NumberRow(ArrayBufferWriter<byte> w, params ReadOnlySpan<long> values)
     {
