@@ -201,8 +201,7 @@ public static class BenchSuite
         {
             if (value is JsonValue v && v.GetValueKind() == System.Text.Json.JsonValueKind.Number)
             {
-                var sorted = runs.Select(r => Num(r[key])).Order().ToList();
-                median[key] = sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
+                median[key] = MedianOf(runs.Select(r => Num(r[key])));
             }
             else
             {
@@ -211,6 +210,13 @@ public static class BenchSuite
         }
 
         return median;
+    }
+
+    /// <summary>The middle value, or the mean of the two middle ones: the tables' medians and the round-by-round ones alike.</summary>
+    private static double MedianOf(IEnumerable<double> values)
+    {
+        var sorted = values.Order().ToList();
+        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     private static double Num(JsonNode? node) =>
@@ -331,7 +337,7 @@ public static class BenchSuite
             // Each round runs both builds back to back, so a round's own ratio is free of the machine's drift between rounds.
             var all = json["all"]!.AsObject();
             var perRound = all["build-1"]!.AsArray().Zip(all["build-2"]!.AsArray(), (one, two) => Num(one!["wall_s"]) / Num(two!["wall_s"])).ToList();
-            var pairedMedian = perRound.Order().ElementAt(perRound.Count / 2);
+            var pairedMedian = MedianOf(perRound);
             var scaling = Num(b1["wall_s"]) / Num(b2["wall_s"]);
             double Rest(JsonObject r) => Num(r["wall_s"]) - Num(r["phase_tokenize_s"]);
             s.AppendLine(ic, $"- Scaling 1 → 2 threads (wall): **{scaling:F2}×** as the ratio of the medians; round by round {string.Join(", ", perRound.Select(r => r.ToString("F2", ic) + "×"))} (median {pairedMedian:F2}×); same first shard: {((string?)b1["shards_sha256_first"] == (string?)b2["shards_sha256_first"] ? "yes" : "NO")}; same {BenchMeasure.PackPasses8}-pass shards: {((string?)b1["pack8_sha256_all"] == (string?)b2["pack8_sha256_all"] ? "yes" : "NO")}.");
